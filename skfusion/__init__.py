@@ -1,0 +1,33 @@
+"""skfusion: scikit-learn compatible multimodal retrieval with CLIP.
+
+Encoders turn texts and images into unit-norm embeddings, a :class:`Catalog`
+holds the named components of every item, and fusion estimators rank items
+for queries exactly and fast, so that whole retrieval systems fit in
+``Pipeline`` and ``GridSearchCV``.
+"""
+
+from ._arrays import EncodedArray
+from .catalog import Catalog
+from .fusion import AverageFusion, HybridFusion, WeightedFusion
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AverageFusion",
+    "Catalog",
+    "ClipEncoder",
+    "EncodedArray",
+    "HybridFusion",
+    "TextEncoder",
+    "WeightedFusion",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> object:
+    # Encoders import torch and transformers; load them only when asked for.
+    if name in ("ClipEncoder", "TextEncoder"):
+        from . import encoders
+
+        return getattr(encoders, name)
+    raise AttributeError(f"module 'skfusion' has no attribute {name!r}")

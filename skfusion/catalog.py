@@ -1,0 +1,531 @@
+"""The item catalog: named component embeddings and their statistics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ._arrays import encoder_id_of
+from ._gram import component_mean, global_weights_from_means, item_gram
+from ._validation import as_label, check_unit_rows
+
+__all__ = ["Catalog"]
+
+#: Version of the on-disk layout written by :meth:`Catalog.save`.
+SCHEMA_VERSION = 1
+_FORMAT = "skfusion.catalog"
+_MANIFEST = "manifest.json"
+_HASH_CHUNK = 1 << 24
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+class Catalog:
+    """A read-only collection of items, each embedded as several named components.
+
+    Every component is a float32 matrix of shape ``(n_items, dim)`` with
+    L2-normalised rows, all in one embedding space (one dimension ``dim``).
+    At construction the catalog computes what every fusion strategy needs:
+    the per-item Gram entries ``gram[c, c', i] = e_ic · e_ic'`` and the
+    component means, from which the global weights follow in O(C·d).
+
+    A catalog is a shared handle: :func:`sklearn.base.clone`, :func:`copy.copy`
+    and :func:`copy.deepcopy` return the same object, so estimators cloned by
+    :class:`~sklearn.model_selection.GridSearchCV` share its arrays instead of
+    copying them. Its arrays are read-only.
+
+    Build one with :meth:`from_arrays` (precomputed embeddings),
+    :meth:`from_frame` (a DataFrame and one encoder per component) or
+    :meth:`load` (a directory written by :meth:`save`).
+
+    Parameters
+    ----------
+    components : mapping of str to ndarray of shape (n_items, dim)
+        Component name to embeddings.
+    ids : sequence, optional
+        One unique id per item; ``0 .. n_items - 1`` when omitted.
+    encoder_ids : mapping of str to str or None, optional
+        The fingerprint of the encoder that produced each component. Arrays
+        returned by skfusion's encoders carry it and are picked up
+        automatically.
+    normalize : bool, default=False
+        L2-normalise rows instead of rejecting rows that are not unit-norm.
+
+    Attributes
+    ----------
+    ids : ndarray of shape (n_items,)
+    components : dict of str to ndarray of shape (n_items, dim)
+    names : tuple of str
+    gram : ndarray of shape (n_components, n_components, n_items)
+    means : ndarray of shape (n_components, dim), float64
+    encoder_ids : dict of str to str or None
+
+    Raises
+    ------
+    ValueError
+        Empty catalog, components of different shapes, non-finite values,
+        rows that are not unit-norm (naming the component and the item id),
+        duplicate or misaligned ids.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfusion import Catalog
+    >>> rng = np.random.default_rng(0)
+    >>> title = rng.standard_normal((4, 8)).astype(np.float32)
+    >>> image = rng.standard_normal((4, 8)).astype(np.float32)
+    >>> cat = Catalog.from_arrays({"title": title, "image": image}, normalize=True)
+    >>> cat.names, cat.n_items, cat.dim
+    (('title', 'image'), 4, 8)
+    """
+
+    def __init__(
+        self,
+        components: Mapping[str, np.ndarray],
+        ids: Sequence[Any] | np.ndarray | None = None,
+        *,
+        encoder_ids: Mapping[str, str | None] | None = None,
+        normalize: bool = False,
+    ) -> None:
+        self._init(components, ids, encoder_ids, normalize, gram=None, means=None)
+
+    # -- construction ------------------------------------------------------------------
+    def _init(
+        self,
+        components: Mapping[str, np.ndarray],
+        ids: Sequence[Any] | np.ndarray | None,
+        encoder_ids: Mapping[str, str | None] | None,
+        normalize: bool,
+        *,
+        gram: np.ndarray | None,
+        means: np.ndarray | None,
+    ) -> None:
+        if not isinstance(components, Mapping) or len(components) == 0:
+            raise ValueError(
+                "A catalog needs at least one component: pass a mapping of component name "
+                "to an (n_items, dim) array."
+            )
+        names = tuple(components)
+        for name in names:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"Component names must be non-empty strings, got {name!r}.")
+        found_ids = {name: encoder_id_of(components[name]) for name in names}
+        arrays: dict[str, np.ndarray] = {}
+        shape: tuple[int, int] | None = None
+        for name in names:
+            raw = components[name]
+            if isinstance(raw, np.memmap):
+                arr = raw if raw.dtype == np.float32 else np.asarray(raw, dtype=np.float32)
+            else:
+                arr = np.asarray(raw)
+                if arr.dtype.kind not in "fiu":
+                    raise ValueError(
+                        f"Component {name!r} must be a numeric array, got dtype {arr.dtype}."
+                    )
+                arr = np.ascontiguousarray(arr, dtype=np.float32)
+            if arr.ndim != 2:
+                raise ValueError(
+                    f"Component {name!r} must be 2-D (n_items, dim), got shape {arr.shape}."
+                )
+            if shape is None:
+                shape = (arr.shape[0], arr.shape[1])
+            elif arr.shape != shape:
+                raise ValueError(
+                    f"Component {name!r} has shape {arr.shape}, but component {names[0]!r} "
+                    f"has shape {shape}: every component needs one row per item and the "
+                    "same dimension."
+                )
+            arrays[name] = arr
+        assert shape is not None
+        n_items, dim = shape
+        if n_items == 0 or dim == 0:
+            raise ValueError(f"The catalog is empty: components have shape {shape}.")
+
+        if ids is None:
+            id_array = np.arange(n_items)
+        else:
+            id_array = np.asarray(ids)
+            if id_array.ndim != 1 or id_array.shape[0] != n_items:
+                raise ValueError(
+                    f"Got {id_array.shape[0] if id_array.ndim else 1} ids for {n_items} items; "
+                    "ids must be a 1-D sequence with one id per item."
+                )
+            uniq, counts = np.unique(id_array, return_counts=True)
+            if uniq.shape[0] != n_items:
+                dup = uniq[counts > 1][:5].tolist()  # plain Python values
+                raise ValueError(f"Item ids must be unique; duplicated: {dup}.")
+
+        if normalize:
+            for name in names:
+                arr = arrays[name]
+                norms = np.linalg.norm(arr, axis=1, keepdims=True)
+                zero = np.flatnonzero(norms[:, 0] == 0)
+                if zero.size:
+                    item = as_label(id_array[zero[0]])
+                    raise ValueError(
+                        f"Component {name!r} has an all-zero row for item {item!r} "
+                        f"(row {zero[0]}); it cannot be normalised."
+                    )
+                arrays[name] = (arr / norms).astype(np.float32)
+
+        component_list = [arrays[n] for n in names]
+        if gram is None:
+            gram = item_gram(component_list)
+        for c, name in enumerate(names):
+            check_unit_rows(gram[c, c], what=f"Component {name!r}", labels=id_array)
+        if means is None:
+            means = np.stack([component_mean(E) for E in component_list])
+
+        enc: dict[str, str | None] = {}
+        for name in names:
+            given = None if encoder_ids is None else encoder_ids.get(name)
+            enc[name] = given if given is not None else found_ids[name]
+        if encoder_ids is not None:
+            unknown = sorted(set(encoder_ids) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"encoder_ids names unknown components {unknown}; components are {list(names)}."
+                )
+
+        self._names = names
+        self._arrays = {n: _readonly(arrays[n]) for n in names}
+        self._ids = _readonly(id_array)
+        self._gram = _readonly(np.asarray(gram, dtype=np.float32))
+        self._means = _readonly(np.asarray(means, dtype=np.float64))
+        self._encoder_ids = enc
+
+    @classmethod
+    def from_arrays(
+        cls,
+        components: Mapping[str, np.ndarray],
+        ids: Sequence[Any] | np.ndarray | None = None,
+        *,
+        encoder_ids: Mapping[str, str | None] | None = None,
+        normalize: bool = False,
+    ) -> Catalog:
+        """Build a catalog from precomputed embeddings.
+
+        Parameters
+        ----------
+        components : mapping of str to ndarray of shape (n_items, dim)
+            Component name to embeddings, in the order the components should have.
+        ids : sequence, optional
+            One unique id per item; ``0 .. n_items - 1`` when omitted.
+        encoder_ids : mapping of str to str, optional
+            The producing encoder's fingerprint per component (taken from
+            encoder outputs automatically).
+        normalize : bool, default=False
+            L2-normalise rows instead of rejecting non-unit rows.
+
+        Returns
+        -------
+        Catalog
+        """
+        return cls(components, ids, encoder_ids=encoder_ids, normalize=normalize)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: Any,
+        encoders: Mapping[str, Any],
+        *,
+        id_column: str | None = "id",
+    ) -> Catalog:
+        """Embed the columns of a DataFrame, one encoder per component.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            One row per item.
+        encoders : mapping of str to encoder or (column, encoder)
+            Component name to the encoder that embeds it. The component is
+            read from the column of the same name, or from ``column`` when a
+            ``(column, encoder)`` pair is given. Encoders are skfusion
+            encoders or any transformer whose ``transform`` maps a list of
+            column values to an (n, dim) array.
+        id_column : str or None, default="id"
+            The column holding item ids; None uses the row positions.
+
+        Returns
+        -------
+        Catalog
+
+        Raises
+        ------
+        ValueError
+            A missing column or a missing value (naming the item id).
+        """
+        if not hasattr(frame, "columns"):
+            raise TypeError(f"from_frame expects a pandas DataFrame, got {type(frame).__name__}.")
+        if not encoders:
+            raise ValueError("from_frame needs at least one component encoder.")
+        if id_column is not None and id_column not in frame.columns:
+            raise ValueError(
+                f"id_column {id_column!r} is not a column; columns are {list(frame.columns)}."
+            )
+        ids = frame[id_column].to_numpy() if id_column is not None else np.arange(len(frame))
+        arrays: dict[str, np.ndarray] = {}
+        for name, spec in encoders.items():
+            column, encoder = spec if isinstance(spec, tuple) else (name, spec)
+            if column not in frame.columns:
+                raise ValueError(
+                    f"Component {name!r} reads column {column!r}, which is not in the frame; "
+                    f"columns are {list(frame.columns)}."
+                )
+            values = frame[column].tolist()
+            for row, value in enumerate(values):
+                if value is None or (isinstance(value, float) and np.isnan(value)):
+                    raise ValueError(
+                        f"Component {name!r} (column {column!r}) is missing for item "
+                        f"{as_label(ids[row])!r} (row {row})."
+                    )
+            arrays[name] = encoder.transform(values)
+        return cls(arrays, ids)
+
+    # -- sharing ----------------------------------------------------------------------
+    def __sklearn_clone__(self) -> Catalog:
+        return self
+
+    def __copy__(self) -> Catalog:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Catalog:
+        return self
+
+    # -- accessors --------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Component names, in order."""
+        return self._names
+
+    @property
+    def components(self) -> dict[str, np.ndarray]:
+        """Component name to its read-only (n_items, dim) float32 matrix."""
+        return dict(self._arrays)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Item ids, in row order."""
+        return self._ids
+
+    @property
+    def gram(self) -> np.ndarray:
+        """Per-item Gram entries, shape (n_components, n_components, n_items)."""
+        return self._gram
+
+    @property
+    def means(self) -> np.ndarray:
+        """Component mean vectors, shape (n_components, dim), float64."""
+        return self._means
+
+    @property
+    def encoder_ids(self) -> dict[str, str | None]:
+        """Component name to the fingerprint of the encoder that produced it."""
+        return dict(self._encoder_ids)
+
+    @property
+    def n_items(self) -> int:
+        return int(self._ids.shape[0])
+
+    @property
+    def n_components(self) -> int:
+        return len(self._names)
+
+    @property
+    def dim(self) -> int:
+        return int(self._arrays[self._names[0]].shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the component matrices."""
+        return sum(a.nbytes for a in self._arrays.values())
+
+    def matrices(self) -> list[np.ndarray]:
+        """The component matrices as a list, in component order."""
+        return [self._arrays[n] for n in self._names]
+
+    def global_weights(self) -> np.ndarray:
+        """``G_c``: the mean pairwise cosine of each component over all N² pairs.
+
+        Equal to ``‖mean_c‖²`` (DESIGN.md §2), so it costs O(C·d) here.
+        """
+        return global_weights_from_means(self._means)
+
+    def component_index(self, names: Iterable[str]) -> list[int]:
+        """Positions of the given component names; unknown names raise ``ValueError``."""
+        out = []
+        for name in names:
+            if name not in self._names:
+                raise ValueError(
+                    f"Unknown component {name!r}; this catalog's components are "
+                    f"{list(self._names)}."
+                )
+            out.append(self._names.index(name))
+        return out
+
+    def __len__(self) -> int:
+        return self.n_items
+
+    def __repr__(self) -> str:
+        return f"Catalog(n_items={self.n_items}, dim={self.dim}, components={list(self._names)})"
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the catalog to the directory ``path``.
+
+        The layout is plain ``.npy`` files (no pickle) plus ``manifest.json``
+        with the schema version, shapes, encoder fingerprints and a SHA-256
+        checksum of each file. The directory is written beside its
+        destination and renamed into place, so a crash never leaves a
+        half-written catalog at ``path``.
+
+        Parameters
+        ----------
+        path : path-like
+            Destination directory; must not exist unless ``overwrite``.
+        overwrite : bool, default=False
+            Replace an existing directory.
+
+        Returns
+        -------
+        pathlib.Path
+            The directory written.
+        """
+        dest = Path(path)
+        if dest.exists() and not overwrite:
+            raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it.")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            files: list[dict[str, Any]] = []
+            for c, name in enumerate(self._names):
+                fname = f"component_{c}.npy"
+                np.save(tmp / fname, self._arrays[name], allow_pickle=False)
+                files.append(
+                    {
+                        "name": name,
+                        "file": fname,
+                        "shape": list(self._arrays[name].shape),
+                        "dtype": "float32",
+                        "encoder_id": self._encoder_ids[name],
+                        "sha256": _sha256(tmp / fname),
+                    }
+                )
+            np.save(tmp / "gram.npy", self._gram, allow_pickle=False)
+            np.save(tmp / "means.npy", self._means, allow_pickle=False)
+            (tmp / "ids.json").write_text(json.dumps(self._ids.tolist()), encoding="utf-8")
+            manifest = {
+                "format": _FORMAT,
+                "schema_version": SCHEMA_VERSION,
+                "n_items": self.n_items,
+                "dim": self.dim,
+                "components": files,
+                "ids": {"file": "ids.json", "sha256": _sha256(tmp / "ids.json")},
+                "gram": {"file": "gram.npy", "sha256": _sha256(tmp / "gram.npy")},
+                "means": {"file": "means.npy", "sha256": _sha256(tmp / "means.npy")},
+            }
+            (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            if dest.exists():
+                old = dest.with_name(f".{dest.name}.old")
+                if old.exists():
+                    shutil.rmtree(old)
+                os.replace(dest, old)
+                os.replace(tmp, dest)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return dest
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], *, mmap: bool = True, verify: bool = True
+    ) -> Catalog:
+        """Read a catalog written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+            The catalog directory.
+        mmap : bool, default=True
+            Memory-map the component matrices read-only instead of reading
+            them into memory; catalogs larger than RAM stay searchable.
+        verify : bool, default=True
+            Check every file's SHA-256 against the manifest (reads each file
+            once).
+
+        Returns
+        -------
+        Catalog
+
+        Raises
+        ------
+        ValueError
+            Not a skfusion catalog, an unknown schema version, a checksum or
+            shape mismatch.
+        """
+        root = Path(path)
+        manifest_path = root / _MANIFEST
+        if not manifest_path.is_file():
+            raise ValueError(f"{root} is not a skfusion catalog: {_MANIFEST} is missing.")
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("format") != _FORMAT:
+            raise ValueError(f"{manifest_path} does not describe a skfusion catalog.")
+        version = manifest.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"{root} uses catalog schema version {version}; this skfusion reads "
+                f"version {SCHEMA_VERSION}."
+            )
+
+        def checked(entry: Mapping[str, Any]) -> Path:
+            file = root / entry["file"]
+            if not file.is_file():
+                raise ValueError(f"Catalog file {file} is missing.")
+            if verify and _sha256(file) != entry["sha256"]:
+                raise ValueError(f"Checksum mismatch for {file}: the catalog is corrupt.")
+            return file
+
+        mode: Literal["r"] | None = "r" if mmap else None
+        components: dict[str, np.ndarray] = {}
+        encoder_ids: dict[str, str | None] = {}
+        for entry in manifest["components"]:
+            arr = np.load(checked(entry), mmap_mode=mode, allow_pickle=False)
+            if list(arr.shape) != list(entry["shape"]) or arr.dtype != np.float32:
+                raise ValueError(
+                    f"Component {entry['name']!r} in {root} has shape {arr.shape} and dtype "
+                    f"{arr.dtype}; the manifest says {tuple(entry['shape'])} float32."
+                )
+            components[entry["name"]] = arr
+            encoder_ids[entry["name"]] = entry.get("encoder_id")
+        ids = json.loads(checked(manifest["ids"]).read_text(encoding="utf-8"))
+        gram = np.load(checked(manifest["gram"]), allow_pickle=False)
+        means = np.load(checked(manifest["means"]), allow_pickle=False)
+        n, C = manifest["n_items"], len(components)
+        if gram.shape != (C, C, n) or means.shape != (C, manifest["dim"]):
+            raise ValueError(f"Catalog statistics in {root} do not match its components.")
+        obj = cls.__new__(cls)
+        obj._init(components, ids, encoder_ids, False, gram=gram, means=means)
+        return obj

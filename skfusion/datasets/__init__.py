@@ -1,0 +1,5 @@
+"""Small bundled datasets for examples and tests."""
+
+from skfusion.datasets._shoes import load_shoes
+
+__all__ = ["load_shoes"]

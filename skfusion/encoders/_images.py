@@ -1,0 +1,275 @@
+"""Loading images from local paths, ``file://`` and ``http(s)://`` URLs or PIL images."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from PIL import Image, ImageOps
+
+__all__ = [
+    "ImageLoadError",
+    "describe_source",
+    "is_image_reference",
+    "load_image",
+]
+
+_URL_PREFIXES = ("http://", "https://", "file://")
+_ANY_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+# Content types accepted from an HTTP server besides image/*: generic binary
+# types used by object stores. Anything else (text/html error pages, JSON...)
+# is refused before decoding.
+_GENERIC_BINARY_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
+_CHUNK_SIZE = 64 * 1024
+_MAX_PATH_CHARS = 4096
+
+
+class ImageLoadError(ValueError):
+    """An image in the input could not be loaded.
+
+    Parameters
+    ----------
+    index : int
+        Position of the offending item in ``X``.
+    source : str
+        The path, URL or a description of the in-memory image.
+    reason : str
+        Why loading failed.
+
+    Attributes
+    ----------
+    index : int
+        Position of the offending item in ``X``.
+    source : str
+        The path, URL or a description of the in-memory image.
+    reason : str
+        Why loading failed.
+    """
+
+    def __init__(self, index: int, source: str, reason: str) -> None:
+        self.index = index
+        self.source = source
+        self.reason = reason
+        super().__init__(f"Could not load the image at index {index} of X ({source}): {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.index, self.source, self.reason))
+
+
+class _Refused(Exception):
+    """Internal: a load failed for ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _has_url_prefix(text: str) -> bool:
+    return text[:8].lower().startswith(_URL_PREFIXES)
+
+
+def is_image_reference(item: Any) -> bool:
+    """Tell whether ``item`` is an image under ``modality="auto"``.
+
+    PIL images and ``os.PathLike`` objects are images. A string is an image
+    when it starts with ``file://``, ``http://`` or ``https://`` or names an
+    existing file; any other string is text.
+
+    Parameters
+    ----------
+    item : object
+        One element of ``X``.
+
+    Returns
+    -------
+    bool
+        True when the item should be encoded as an image.
+    """
+    if isinstance(item, Image.Image | os.PathLike):
+        return True
+    if isinstance(item, str):
+        if _has_url_prefix(item):
+            return True
+        if len(item) > _MAX_PATH_CHARS or "\n" in item or "\x00" in item:
+            return False
+        return os.path.isfile(item)
+    return False
+
+
+def _redact(url: str) -> str:
+    """Drop user credentials from a URL before it goes into an error message."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def describe_source(item: Any) -> str:
+    """Return a short human-readable description of an image item.
+
+    Parameters
+    ----------
+    item : object
+        One element of ``X``.
+
+    Returns
+    -------
+    str
+        The path or (credential-free) URL, or a description of a PIL image.
+    """
+    if isinstance(item, Image.Image):
+        return f"PIL image, mode {item.mode}, size {item.size[0]}x{item.size[1]}"
+    if isinstance(item, os.PathLike):
+        return repr(os.fspath(item))
+    if isinstance(item, str):
+        return repr(_redact(item)) if _has_url_prefix(item) else repr(item)
+    return repr(item)  # pragma: no cover - callers only pass images
+
+
+def _decode(fp: Any) -> Image.Image:
+    """Open, fully decode and convert to RGB."""
+    try:
+        with Image.open(fp) as img:
+            img.load()
+            oriented = ImageOps.exif_transpose(img)
+            return oriented.convert("RGB")
+    except Image.UnidentifiedImageError as exc:
+        raise _Refused("the data is not a recognised image format") from exc
+    except Image.DecompressionBombError as exc:
+        raise _Refused(f"the image is too large to decode safely ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        # Truncated or corrupt files raise OSError (or SyntaxError for some
+        # plugins) during ``load``.
+        raise _Refused(f"the image data is corrupt or truncated ({exc})") from exc
+
+
+def _read_local(path: str) -> Image.Image:
+    if not os.path.exists(path):
+        raise _Refused("no such file")
+    if os.path.isdir(path):
+        raise _Refused("the path is a directory, not an image file")
+    try:
+        with open(path, "rb") as fh:
+            return _decode(fh)
+    except PermissionError as exc:
+        raise _Refused(f"permission denied ({exc})") from exc
+
+
+def _file_url_to_path(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise _Refused(f"file URLs on another host ({parts.netloc!r}) are not supported")
+    return urllib.request.url2pathname(parts.path)
+
+
+def _content_type_ok(content_type: str | None) -> bool:
+    if not content_type:
+        return True
+    main = content_type.split(";", 1)[0].strip().lower()
+    return main.startswith("image/") or main in _GENERIC_BINARY_TYPES
+
+
+def _download(url: str, *, timeout: float, max_bytes: int) -> bytes:
+    """Download ``url`` into memory with a total time budget and a size cap."""
+    request = urllib.request.Request(
+        url, headers={"User-Agent": "skfusion-image-loader", "Accept": "image/*"}
+    )
+    deadline = time.monotonic() + timeout
+    timed_out = f"timed out after {timeout:g} s"
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            content_type = response.headers.get("Content-Type")
+            if not _content_type_ok(content_type):
+                raise _Refused(f"the server sent non-image content ({content_type})")
+            declared = response.headers.get("Content-Length")
+            if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
+                raise _Refused(
+                    f"the body is {int(declared)} bytes, more than max_image_bytes={max_bytes}"
+                )
+            buffer = bytearray()
+            while True:
+                if time.monotonic() > deadline:
+                    raise _Refused(timed_out)
+                chunk = response.read(min(_CHUNK_SIZE, max_bytes + 1 - len(buffer)))
+                if not chunk:
+                    break
+                buffer += chunk
+                if len(buffer) > max_bytes:
+                    raise _Refused(f"the body exceeds max_image_bytes={max_bytes}")
+            return bytes(buffer)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise _Refused(f"HTTP error {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise _Refused(timed_out) from exc
+        raise _Refused(f"the URL could not be opened ({exc.reason})") from exc
+    except TimeoutError as exc:
+        raise _Refused(timed_out) from exc
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise _Refused(f"the download failed ({type(exc).__name__}: {exc})") from exc
+
+
+def load_image(item: Any, index: int, *, url_timeout: float, max_image_bytes: int) -> Image.Image:
+    """Load one image item as an RGB PIL image.
+
+    Parameters
+    ----------
+    item : PIL.Image.Image, str or os.PathLike
+        A PIL image, a local path, a ``file://`` URL or an ``http(s)://`` URL.
+    index : int
+        Position of ``item`` in ``X``, used in error messages.
+    url_timeout : float
+        Total seconds allowed for one HTTP download (connection and body).
+    max_image_bytes : int
+        Largest accepted HTTP body; longer downloads are aborted.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The image in RGB mode. Files and downloads are EXIF-orientation
+        corrected; PIL images given by the caller are only converted.
+
+    Raises
+    ------
+    ImageLoadError
+        If the image cannot be read, downloaded or decoded.
+    TypeError
+        If ``item`` is not an image reference.
+    """
+    source = describe_source(item) if isinstance(item, Image.Image | str | os.PathLike) else ""
+    try:
+        if isinstance(item, Image.Image):
+            try:
+                return item if item.mode == "RGB" else item.convert("RGB")
+            except (OSError, ValueError) as exc:
+                raise _Refused(f"the PIL image could not be converted to RGB ({exc})") from exc
+        if isinstance(item, os.PathLike):
+            return _read_local(os.fspath(item))
+        if isinstance(item, str):
+            lowered = item[:8].lower()
+            if lowered.startswith(("http://", "https://")):
+                body = _download(item, timeout=url_timeout, max_bytes=max_image_bytes)
+                return _decode(io.BytesIO(body))
+            if lowered.startswith("file://"):
+                return _read_local(_file_url_to_path(item))
+            if _ANY_SCHEME.match(item):
+                scheme = item.split("://", 1)[0]
+                raise _Refused(f"unsupported URL scheme {scheme!r}")
+            return _read_local(item)
+    except _Refused as exc:
+        raise ImageLoadError(index, source, exc.reason) from exc
+    raise TypeError(
+        f"X[{index}] is of type {type(item).__name__}; expected a PIL image, a path or a URL"
+    )

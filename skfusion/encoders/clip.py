@@ -1,0 +1,397 @@
+"""CLIP-family encoder for texts and images sharing one embedding space."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._arrays import EncodedArray
+from ._base import (
+    BaseEncoder,
+    TokenizerEntry,
+    as_item_list,
+    batches,
+    context_length,
+    dtype_kwargs,
+    fingerprint_hex,
+    load_tokenizer,
+    progress,
+    tokenize,
+)
+from ._cache import get_or_load, make_key, normalize_model_ref, quiet_loading
+from ._images import is_image_reference, load_image
+
+__all__ = ["ClipEncoder"]
+
+# Models whose text tower was trained on inputs padded to the full context.
+_PAD_TO_MAX_LENGTH_TYPES = frozenset({"siglip", "siglip2"})
+
+
+@dataclass
+class _ClipModelEntry:
+    model: Any
+    fingerprint: str
+    embedding_dim: int
+    model_type: str
+
+
+def _sample_tensors(model: Any) -> list[tuple[str, Any]]:
+    """Weights sampled for the fingerprint: both projections when present."""
+    import torch
+
+    found: list[tuple[str, Any]] = []
+    for name in ("text_projection", "visual_projection"):
+        module = getattr(model, name, None)
+        weight: Any = (
+            module if isinstance(module, torch.Tensor) else getattr(module, "weight", None)
+        )
+        if isinstance(weight, torch.Tensor):
+            found.append((name, weight))
+    if found:
+        return found
+    params = [(n, p) for n, p in model.named_parameters() if p.is_floating_point()]
+    return [params[0], params[-1]] if params else []
+
+
+def _embedding_dim(config: Any) -> int:
+    for owner, attr in (
+        (config, "projection_dim"),
+        (getattr(config, "text_config", None), "projection_size"),
+        (getattr(config, "text_config", None), "hidden_size"),
+        (config, "hidden_size"),
+    ):
+        value = getattr(owner, attr, None) if owner is not None else None
+        if isinstance(value, Integral):
+            return int(value)
+    raise ValueError("Cannot tell the embedding dimension from the model config.")
+
+
+def _load_clip_model(model_ref: str, device: str, dtype_name: str) -> _ClipModelEntry:
+    from transformers import AutoModel
+
+    with quiet_loading():
+        model = AutoModel.from_pretrained(model_ref, **dtype_kwargs(dtype_name))
+    if not (hasattr(model, "get_text_features") or hasattr(model, "get_image_features")):
+        raise ValueError(
+            f"{model_ref!r} loads as {type(model).__name__}, which has neither "
+            "get_text_features nor get_image_features; it is not a CLIP-family model."
+        )
+    model.to(device)
+    model.eval()
+    return _ClipModelEntry(
+        model=model,
+        fingerprint=fingerprint_hex(model.config, _sample_tensors(model), "clip"),
+        embedding_dim=_embedding_dim(model.config),
+        model_type=str(getattr(model.config, "model_type", "")),
+    )
+
+
+def _load_image_processor(model_ref: str) -> Any:
+    from transformers import AutoImageProcessor
+
+    with quiet_loading():
+        return AutoImageProcessor.from_pretrained(model_ref)
+
+
+def _features(output: Any, expected_dim: int, which: str) -> Any:
+    """Projected embeddings from ``get_*_features`` in transformers 4.x or 5.x."""
+    import torch
+
+    features: Any
+    if isinstance(output, torch.Tensor):  # transformers 4.x
+        features = output
+    else:  # transformers 5.x: BaseModelOutputWithPooling
+        features = getattr(output, "pooler_output", None)
+        if not isinstance(features, torch.Tensor):
+            raise RuntimeError(f"get_{which}_features returned no pooler_output.")
+    if features.ndim != 2 or features.shape[-1] != expected_dim:
+        raise RuntimeError(
+            f"get_{which}_features returned shape {tuple(features.shape)}; "
+            f"expected (batch, {expected_dim})."
+        )
+    return features
+
+
+class ClipEncoder(BaseEncoder):
+    """Embed texts and images into a CLIP model's shared space.
+
+    A stateless scikit-learn transformer: ``transform`` works without
+    ``fit``. Models are loaded lazily through a process-wide cache, so
+    clones, copies and unpickled encoders share the weights and pickling an
+    encoder stores only its parameters.
+
+    Parameters
+    ----------
+    model : str or os.PathLike, default="openai/clip-vit-base-patch32"
+        Hugging Face model id or local directory of a model that
+        ``transformers.AutoModel`` loads with ``get_text_features`` and/or
+        ``get_image_features`` (CLIP, SigLIP, ...).
+    modality : {"auto", "text", "image"}, default="auto"
+        How items are interpreted. ``"auto"`` decides per item: PIL images,
+        ``os.PathLike`` objects, strings starting with ``file://``,
+        ``http://`` or ``https://`` and strings naming an existing file are
+        images; other strings are text.
+    device : str, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:<index>"`` or ``"mps"``.
+    batch_size : int, default=32
+        Items per forward pass.
+    precision : {"auto", "float32", "float16", "bfloat16"}, default="auto"
+        Weight dtype; ``"auto"`` is float16 on CUDA and float32 elsewhere.
+        The output is float32 in every case.
+    url_timeout : float, default=10.0
+        Seconds allowed per HTTP(S) image download.
+    max_image_bytes : int, default=20_000_000
+        Downloads with a larger body are aborted.
+    show_progress : bool, default=False
+        Show a tqdm progress bar (if tqdm is installed).
+
+    Attributes
+    ----------
+    encoder_id_ : str
+        Fingerprint ``"clip:<model name>:<12 hex>"``. The hex is a SHA-256 of
+        the model config, the sign pattern of a strided sample of the text and
+        visual projection weights and the pooling mode; it does not depend on
+        the modality, the device, the precision or the directory the model was
+        loaded from. Set by ``fit``, ``transform`` and ``get_encoder_id``.
+    embedding_dim_ : int
+        Dimension of the embeddings.
+    device_ : str
+        The device used.
+    precision_ : str
+        The weight dtype used.
+
+    Notes
+    -----
+    Texts longer than the model's context (the smaller of the tokenizer's
+    ``model_max_length`` and the text config's ``max_position_embeddings``)
+    are truncated; one ``UserWarning`` per ``transform`` call reports how
+    many. With transformers 5 and no torchvision installed, the image
+    processor uses its PIL backend; the corresponding log notice is silenced.
+
+    Examples
+    --------
+    >>> from skfusion.encoders import ClipEncoder
+    >>> enc = ClipEncoder("openai/clip-vit-base-patch32")  # doctest: +SKIP
+    >>> X = enc.transform(["a photo of a cat", "cat.jpg"])  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (2, 512)
+    """
+
+    _kind: ClassVar[str] = "clip"
+    _feature_prefix: ClassVar[str] = "clip"
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "model": [str, os.PathLike],
+        "modality": [StrOptions({"auto", "text", "image"})],
+        "device": [str],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions({"auto", "float32", "float16", "bfloat16"})],
+        "url_timeout": [Interval(Real, 0, None, closed="neither")],
+        "max_image_bytes": [Interval(Integral, 1, None, closed="left")],
+        "show_progress": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = "openai/clip-vit-base-patch32",
+        *,
+        modality: str = "auto",
+        device: str = "auto",
+        batch_size: int = 32,
+        precision: str = "auto",
+        url_timeout: float = 10.0,
+        max_image_bytes: int = 20_000_000,
+        show_progress: bool = False,
+    ) -> None:
+        self.model = model
+        self.modality = modality
+        self.device = device
+        self.batch_size = batch_size
+        self.precision = precision
+        self.url_timeout = url_timeout
+        self.max_image_bytes = max_image_bytes
+        self.show_progress = show_progress
+
+    # -- loading ---------------------------------------------------------------
+
+    def _model_entry(self) -> _ClipModelEntry:
+        device, dtype_name = self._resolved()
+        ref = normalize_model_ref(self.model)
+        key = make_key("clip-model", ref, device, dtype_name)
+        return get_or_load(key, lambda: _load_clip_model(ref, device, dtype_name))
+
+    def _tokenizer(self) -> TokenizerEntry:
+        ref = normalize_model_ref(self.model)
+        try:
+            return get_or_load(make_key("tokenizer", ref), lambda: load_tokenizer(ref))
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"Cannot encode text with {self.model!r}: no tokenizer could be loaded ({exc})."
+            ) from exc
+
+    def _image_processor(self) -> Any:
+        ref = normalize_model_ref(self.model)
+        try:
+            return get_or_load(make_key("image-processor", ref), lambda: _load_image_processor(ref))
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"Cannot encode images with {self.model!r}: no image processor could be "
+                f"loaded ({exc})."
+            ) from exc
+
+    # -- sklearn API -----------------------------------------------------------
+
+    def transform(self, X: Any) -> EncodedArray:
+        """Embed texts and/or images.
+
+        Parameters
+        ----------
+        X : sequence of str, os.PathLike or PIL.Image.Image
+            The items, interpreted according to ``modality``. A 2-D array or
+            DataFrame with a single column is accepted too.
+
+        Returns
+        -------
+        EncodedArray of shape (n_items, embedding_dim_)
+            float32, C-contiguous, L2-normalised rows in input order, with
+            ``encoder_id`` set to ``encoder_id_``.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is empty, or the model lacks the tokenizer / image
+            processor an item needs.
+        TypeError
+            If an item has an unsupported type for the modality (the message
+            names its index).
+        ImageLoadError
+            If an image cannot be read, downloaded or decoded (the message
+            names its index and source).
+        FloatingPointError
+            If the model produced non-finite values.
+        """
+        self._validate_params()
+        items = as_item_list(X)
+        is_image = [self._is_image(i, item) for i, item in enumerate(items)]
+        entry = self._model_entry()
+        out = np.empty((len(items), entry.embedding_dim), dtype=np.float32)
+        text_idx = [i for i, flag in enumerate(is_image) if not flag]
+        image_idx = [i for i, flag in enumerate(is_image) if flag]
+        if text_idx and not hasattr(entry.model, "get_text_features"):
+            raise ValueError(f"{self.model!r} cannot encode text (X[{text_idx[0]}] is text).")
+        if image_idx and not hasattr(entry.model, "get_image_features"):
+            raise ValueError(f"{self.model!r} cannot encode images (X[{image_idx[0]}] is one).")
+        n_truncated = 0
+        with progress(self.show_progress, len(items), "Encoding") as bar:
+            if text_idx:
+                n_truncated = self._encode_texts(entry, items, text_idx, out, bar)
+            if image_idx:
+                self._encode_images(entry, items, image_idx, out, bar)
+        if n_truncated:
+            warnings.warn(
+                f"{n_truncated} of {len(text_idx)} texts were longer than the model's context "
+                f"of {self._context(entry)} tokens and were truncated.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return self._finish(out, entry)
+
+    # -- encoding --------------------------------------------------------------
+
+    def _is_image(self, index: int, item: Any) -> bool:
+        if self.modality == "text":
+            if isinstance(item, str):
+                return False
+            raise TypeError(
+                f"X[{index}] is of type {type(item).__name__}; modality='text' expects strings."
+            )
+        if self.modality == "image":
+            if isinstance(item, str | os.PathLike | Image.Image):
+                return True
+            raise TypeError(
+                f"X[{index}] is of type {type(item).__name__}; modality='image' expects "
+                "PIL images, paths or URLs."
+            )
+        if isinstance(item, str | os.PathLike | Image.Image):
+            return is_image_reference(item)
+        raise TypeError(
+            f"X[{index}] is of type {type(item).__name__}; expected a string (text, path "
+            "or URL), an os.PathLike path or a PIL image."
+        )
+
+    def _context(self, entry: _ClipModelEntry) -> int:
+        config = entry.model.config
+        text_config = getattr(config, "text_config", None) or config
+        return context_length(self._tokenizer().tokenizer, text_config)
+
+    def _encode_texts(
+        self,
+        entry: _ClipModelEntry,
+        items: list[Any],
+        indices: list[int],
+        out: np.ndarray,
+        bar: Any,
+    ) -> int:
+        import torch
+
+        tokenizer = self._tokenizer()
+        max_length = self._context(entry)
+        pad_to_max = entry.model_type in _PAD_TO_MAX_LENGTH_TYPES
+        model = entry.model
+        device = next(model.parameters()).device
+        n_truncated = 0
+        for chunk in batches(indices, self.batch_size):
+            encoding, n_trunc = tokenize(
+                tokenizer, [str(items[i]) for i in chunk], max_length, pad_to_max_length=pad_to_max
+            )
+            n_truncated += n_trunc
+            inputs = {
+                k: encoding[k].to(device) for k in ("input_ids", "attention_mask") if k in encoding
+            }
+            with torch.inference_mode():
+                features = _features(model.get_text_features(**inputs), entry.embedding_dim, "text")
+            out[chunk] = features.float().cpu().numpy()
+            bar.update(len(chunk))
+        return n_truncated
+
+    def _encode_images(
+        self,
+        entry: _ClipModelEntry,
+        items: list[Any],
+        indices: list[int],
+        out: np.ndarray,
+        bar: Any,
+    ) -> None:
+        import torch
+
+        processor = self._image_processor()
+        model = entry.model
+        device = next(model.parameters()).device
+        dtype = model.dtype
+        for chunk in batches(indices, self.batch_size):
+            images = [
+                load_image(
+                    items[i],
+                    i,
+                    url_timeout=float(self.url_timeout),
+                    max_image_bytes=int(self.max_image_bytes),
+                )
+                for i in chunk
+            ]
+            pixel_values = processor(images=images, return_tensors="pt")["pixel_values"]
+            with torch.inference_mode():
+                features = _features(
+                    model.get_image_features(pixel_values=pixel_values.to(device, dtype=dtype)),
+                    entry.embedding_dim,
+                    "image",
+                )
+            out[chunk] = features.float().cpu().numpy()
+            bar.update(len(chunk))

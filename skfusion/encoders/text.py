@@ -1,0 +1,247 @@
+"""Sentence embeddings from any transformers text model."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._arrays import EncodedArray
+from ._base import (
+    BaseEncoder,
+    TokenizerEntry,
+    as_item_list,
+    batches,
+    context_length,
+    dtype_kwargs,
+    fingerprint_hex,
+    load_tokenizer,
+    progress,
+    tokenize,
+)
+from ._cache import get_or_load, make_key, normalize_model_ref, quiet_loading
+
+__all__ = ["TextEncoder"]
+
+
+@dataclass
+class _TextModelEntry:
+    model: Any
+    config: Any
+    word_embeddings: Any
+
+
+def _load_text_model(model_ref: str, device: str, dtype_name: str) -> _TextModelEntry:
+    from transformers import AutoModel
+
+    with quiet_loading():
+        model = AutoModel.from_pretrained(model_ref, **dtype_kwargs(dtype_name))
+    model.to(device)
+    model.eval()
+    embeddings = model.get_input_embeddings()
+    weight = getattr(embeddings, "weight", None)
+    if weight is None:  # pragma: no cover - every transformers text model has one
+        raise ValueError(f"{model_ref!r} has no input embedding matrix.")
+    return _TextModelEntry(model=model, config=model.config, word_embeddings=weight)
+
+
+@dataclass
+class _PooledEntry:
+    """A loaded model seen through one pooling mode (what the base class needs)."""
+
+    model: Any
+    config: Any
+    fingerprint: str
+    embedding_dim: int
+
+
+class TextEncoder(BaseEncoder):
+    """Embed texts with a transformers encoder model and a pooling rule.
+
+    A stateless scikit-learn transformer (``transform`` works without
+    ``fit``) built on ``transformers.AutoModel`` and ``AutoTokenizer``.
+    Models are shared through the process-wide cache, as for
+    :class:`ClipEncoder`.
+
+    Parameters
+    ----------
+    model : str or os.PathLike
+        Hugging Face model id or local directory (e.g. a sentence-transformers
+        checkpoint such as all-MiniLM-L6-v2).
+    pooling : {"mean", "cls"}, default="mean"
+        ``"mean"``: attention-mask weighted mean of the last hidden states;
+        ``"cls"``: the first token's last hidden state.
+    max_length : int or None, default=None
+        Token limit per text. ``None`` uses the model's context (the smaller
+        of the tokenizer's ``model_max_length`` and the config's
+        ``max_position_embeddings``); larger values are capped at it.
+    device : str, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:<index>"`` or ``"mps"``.
+    batch_size : int, default=32
+        Texts per forward pass.
+    precision : {"auto", "float32", "float16", "bfloat16"}, default="auto"
+        Weight dtype; ``"auto"`` is float16 on CUDA and float32 elsewhere.
+        Pooling and the output are float32.
+    show_progress : bool, default=False
+        Show a tqdm progress bar (if tqdm is installed).
+
+    Attributes
+    ----------
+    encoder_id_ : str
+        Fingerprint ``"text:<model name>:<12 hex>"``: a SHA-256 of the model
+        config, the sign pattern of a strided sample of the word-embedding
+        matrix and the pooling mode.
+    embedding_dim_ : int
+        Dimension of the embeddings (the model's hidden size).
+    device_ : str
+        The device used.
+    precision_ : str
+        The weight dtype used.
+
+    Examples
+    --------
+    >>> from skfusion.encoders import TextEncoder
+    >>> enc = TextEncoder("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+    >>> enc.transform(["a cat", "a dog"]).shape  # doctest: +SKIP
+    (2, 384)
+    """
+
+    _kind: ClassVar[str] = "text"
+    _feature_prefix: ClassVar[str] = "text"
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "model": [str, os.PathLike],
+        "pooling": [StrOptions({"mean", "cls"})],
+        "max_length": [Interval(Integral, 1, None, closed="left"), None],
+        "device": [str],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions({"auto", "float32", "float16", "bfloat16"})],
+        "show_progress": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        pooling: str = "mean",
+        max_length: int | None = None,
+        device: str = "auto",
+        batch_size: int = 32,
+        precision: str = "auto",
+        show_progress: bool = False,
+    ) -> None:
+        self.model = model
+        self.pooling = pooling
+        self.max_length = max_length
+        self.device = device
+        self.batch_size = batch_size
+        self.precision = precision
+        self.show_progress = show_progress
+
+    # -- loading ---------------------------------------------------------------
+
+    def _model_entry(self) -> _PooledEntry:
+        device, dtype_name = self._resolved()
+        ref = normalize_model_ref(self.model)
+        loaded = get_or_load(
+            make_key("text-model", ref, device, dtype_name),
+            lambda: _load_text_model(ref, device, dtype_name),
+        )
+        pooling = str(self.pooling)
+        fingerprint = get_or_load(
+            make_key(f"text-fingerprint:{pooling}", ref, device, dtype_name),
+            lambda: fingerprint_hex(
+                loaded.config, [("word_embeddings", loaded.word_embeddings)], pooling
+            ),
+        )
+        return _PooledEntry(
+            model=loaded.model,
+            config=loaded.config,
+            fingerprint=fingerprint,
+            embedding_dim=int(loaded.config.hidden_size),
+        )
+
+    def _tokenizer(self) -> TokenizerEntry:
+        ref = normalize_model_ref(self.model)
+        return get_or_load(make_key("tokenizer", ref), lambda: load_tokenizer(ref))
+
+    # -- sklearn API -----------------------------------------------------------
+
+    def transform(self, X: Any) -> EncodedArray:
+        """Embed texts.
+
+        Parameters
+        ----------
+        X : sequence of str
+            The texts. A 2-D array or DataFrame with a single column is
+            accepted too.
+
+        Returns
+        -------
+        EncodedArray of shape (n_texts, embedding_dim_)
+            float32, C-contiguous, L2-normalised rows in input order, with
+            ``encoder_id`` set to ``encoder_id_``.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is empty.
+        TypeError
+            If an item is not a string (the message names its index).
+        FloatingPointError
+            If the model produced non-finite values.
+        """
+        import torch
+
+        self._validate_params()
+        items = as_item_list(X)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise TypeError(
+                    f"X[{i}] is of type {type(item).__name__}; TextEncoder expects strings."
+                )
+        entry = self._model_entry()
+        tokenizer = self._tokenizer()
+        limit = context_length(tokenizer.tokenizer, entry.config)
+        max_length = limit if self.max_length is None else min(int(self.max_length), limit)
+        model = entry.model
+        if getattr(entry.config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
+            model = model.get_encoder()
+        device = next(model.parameters()).device
+        out = np.empty((len(items), entry.embedding_dim), dtype=np.float32)
+        n_truncated = 0
+        with progress(self.show_progress, len(items), "Encoding") as bar:
+            for chunk in batches(range(len(items)), self.batch_size):
+                encoding, n_trunc = tokenize(tokenizer, [items[i] for i in chunk], max_length)
+                n_truncated += n_trunc
+                inputs = {k: v.to(device) for k, v in encoding.items()}
+                with torch.inference_mode():
+                    output = model(**inputs)
+                    hidden = getattr(output, "last_hidden_state", None)
+                    if hidden is None:
+                        hidden = output[0]
+                    hidden = hidden.float()
+                    if self.pooling == "cls":
+                        pooled = hidden[:, 0]
+                    else:
+                        attention = inputs.get("attention_mask")
+                        if attention is None:
+                            attention = torch.ones(hidden.shape[:2], device=hidden.device)
+                        mask = attention.unsqueeze(-1).to(hidden.dtype)
+                        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                out[chunk] = pooled.cpu().numpy()
+                bar.update(len(chunk))
+        if n_truncated:
+            warnings.warn(
+                f"{n_truncated} of {len(items)} texts were longer than {max_length} tokens "
+                "and were truncated.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return self._finish(out, entry)

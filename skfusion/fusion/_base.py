@@ -1,0 +1,319 @@
+"""Shared scikit-learn machinery of the fusion estimators."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._arrays import EncodedArray, encoder_id_of
+from .._validation import check_unit_rows, row_sq_norms
+from ..catalog import Catalog
+from ..metrics import as_relevance, ndcg_at_k
+from ._engine import BlockScorer, dense_scores, fused_cosine, topk_scores
+
+#: Rank cut-off of the default ``score`` metric (nDCG@10).
+SCORE_K = 10
+
+
+class BaseFusion(TransformerMixin, BaseEstimator):
+    """Base class of vector-fusion estimators over a :class:`~skfusion.Catalog`.
+
+    Subclasses implement ``_fit_weights(catalog)`` (returning
+    ``global_weights_``) and ``_weights(S)`` (weights for a block of
+    similarities). Everything else — validation, blocked scoring, top-k,
+    scoring with nDCG@10, fused vectors and explanations — lives here.
+
+    The scikit-learn mapping (DESIGN.md §4): X holds queries (one row per
+    query embedding), y the judged items per query; the catalog is a
+    constructor parameter, so cross-validation splits queries, never items.
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        "catalog": [Catalog, None],
+        "block_size": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(self, catalog: Catalog | None = None, *, block_size: int | None = None):
+        self.catalog = catalog
+        self.block_size = block_size
+
+    # -- to be provided by strategies ------------------------------------------------
+    def _fit_weights(self, catalog: Catalog) -> np.ndarray:
+        raise NotImplementedError
+
+    def _weights(self, S: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- fitting ---------------------------------------------------------------------
+    def _checked_catalog(self) -> Catalog:
+        if self.catalog is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a catalog: pass a skfusion.Catalog as its first "
+                "argument (catalog=...)."
+            )
+        return self.catalog
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any = None, y: Any = None) -> BaseFusion:
+        """Compute the global weights from the catalog.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, dim) or None
+            Query embeddings; only checked (dimension, encoder) since the
+            weights depend on the catalog alone.
+        y : ignored
+            Accepted for Pipeline and GridSearchCV compatibility.
+
+        Returns
+        -------
+        self
+        """
+        catalog = self._checked_catalog()
+        self.global_weights_ = self._fit_weights(catalog)
+        self.n_features_in_ = catalog.dim
+        self.component_names_ = catalog.names
+        self.n_items_ = catalog.n_items
+        if X is not None:
+            self._validate_queries(X)
+        return self
+
+    # -- queries ---------------------------------------------------------------------
+    def _validate_queries(self, X: Any) -> np.ndarray:
+        catalog = self._checked_catalog()
+        query_encoder = encoder_id_of(X)
+        if query_encoder is not None:
+            wrong = [
+                name
+                for name, enc in catalog.encoder_ids.items()
+                if enc is not None and enc != query_encoder
+            ]
+            if wrong:
+                raise ValueError(
+                    f"The queries were encoded by {query_encoder!r}, but catalog component(s) "
+                    f"{wrong} were built with "
+                    f"{sorted({str(catalog.encoder_ids[w]) for w in wrong})}; "
+                    "embed queries with the catalog's encoder."
+                )
+        first = X[0] if isinstance(X, Sequence) and len(X) else None
+        if isinstance(X, np.ndarray) and X.dtype.kind in "USO" and X.size:
+            first = X.flat[0]
+        if isinstance(first, str):
+            raise ValueError(
+                f"{type(self).__name__} takes query embeddings of shape (n_queries, dim), "
+                "not raw queries; put an encoder (e.g. skfusion.ClipEncoder) before it in "
+                "a Pipeline."
+            )
+        Xv = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        check_unit_rows(row_sq_norms(Xv), what="Query embeddings X")
+        return np.asarray(Xv)
+
+    def _scorer(self) -> BlockScorer:
+        def scorer(S: np.ndarray, K: np.ndarray) -> np.ndarray:
+            return fused_cosine(S, K, self._weights(S))
+
+        return scorer
+
+    # -- scoring ---------------------------------------------------------------------
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Cosine between each query and each item's (query-aware) fused vector.
+
+        Computed in Gram form, block by block over the catalog; no fused
+        vector is built.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, dim)
+            Unit-norm query embeddings.
+
+        Returns
+        -------
+        ndarray of shape (n_queries, n_items), float32
+            Items whose fused vector is zero score -inf (with a warning).
+        """
+        check_is_fitted(self)
+        Xv = self._validate_queries(X)
+        cat = self._checked_catalog()
+        return dense_scores(
+            Xv, cat.matrices(), cat.gram, self._scorer(), block_size=self.block_size
+        )
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Same as :meth:`decision_function`: similarities to every fused item.
+
+        Like ``KMeans.transform`` giving distances to centres, this gives each
+        query's similarity to every item of the catalog.
+        """
+        return self.decision_function(X)
+
+    def kneighbors(
+        self, X: Any, n_neighbors: int = 10, return_distance: bool = True
+    ) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+        """The best items for each query, by a running top-k over item blocks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, dim)
+            Unit-norm query embeddings.
+        n_neighbors : int, default=10
+            Items returned per query (capped at the catalog size).
+        return_distance : bool, default=True
+            Also return the scores.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries, n_neighbors), float32
+            Fused cosines, descending (only when ``return_distance``). They
+            are similarities, not distances: larger is better.
+        indices : ndarray of shape (n_queries, n_neighbors), int64
+            Item positions in the catalog; ties go to the lower position.
+        """
+        check_is_fitted(self)
+        if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)):
+            raise TypeError(f"n_neighbors must be an int, got {n_neighbors!r}.")
+        if n_neighbors <= 0:
+            raise ValueError(f"n_neighbors must be positive, got {n_neighbors}.")
+        Xv = self._validate_queries(X)
+        cat = self._checked_catalog()
+        scores, idx = topk_scores(
+            Xv,
+            cat.matrices(),
+            cat.gram,
+            self._scorer(),
+            int(n_neighbors),
+            block_size=self.block_size,
+        )
+        return (scores, idx) if return_distance else idx
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Id of the best item for each query.
+
+        Returns
+        -------
+        ndarray of shape (n_queries,)
+            Catalog ids of the top-ranked items.
+        """
+        idx = self.kneighbors(X, n_neighbors=1, return_distance=False)
+        assert isinstance(idx, np.ndarray)
+        return self._checked_catalog().ids[idx[:, 0]]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean nDCG@10 of the rankings of X against the judgments y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, dim)
+            Query embeddings.
+        y : array-like of shape (n_queries,) or (n_queries, n_items)
+            The index of the relevant item per query, or a (sparse) graded
+            relevance matrix.
+        sample_weight : array-like of shape (n_queries,), optional
+            Weights for averaging per-query nDCG.
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self)
+        cat = self._checked_catalog()
+        n_queries = np.shape(X)[0] if not hasattr(X, "shape") else X.shape[0]
+        rel = as_relevance(y, n_queries, cat.n_items)
+        idx = self.kneighbors(X, n_neighbors=SCORE_K, return_distance=False)
+        assert isinstance(idx, np.ndarray)
+        per_query = ndcg_at_k(rel, idx, SCORE_K)
+        return float(np.average(per_query, weights=sample_weight))
+
+    # -- inspection ------------------------------------------------------------------
+    def _one_query(self, query: Any) -> np.ndarray:
+        encoder_id = encoder_id_of(query)
+        q = np.asarray(query)
+        if q.ndim == 1:
+            q = q[None, :]
+        if q.ndim != 2 or q.shape[0] != 1:
+            raise ValueError(f"Expected one query of shape (dim,), got shape {np.shape(query)}.")
+        return self._validate_queries(EncodedArray(q, encoder_id) if encoder_id else q)
+
+    def _weights_for(
+        self, q: np.ndarray, rows: np.ndarray | slice
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        cat = self._checked_catalog()
+        mats = [E[rows] for E in cat.matrices()]
+        S = np.stack([q @ E.T for E in mats]).astype(np.float32)  # (C, 1, n)
+        W = self._weights(S)
+        W = np.broadcast_to(W if W.ndim == 3 else W[:, None, None], S.shape)
+        return S[:, 0, :], np.array(W[:, 0, :]), mats
+
+    def fused_embeddings(self, query: Any) -> np.ndarray:
+        """The query-aware fused vectors ``f_i(q) = Σ_c w_ic e_ic`` of every item.
+
+        Not renormalised, exactly as in the original definition. This builds
+        an (n_items, dim) array: use it for inspection, not for ranking.
+
+        Parameters
+        ----------
+        query : array-like of shape (dim,)
+            One unit-norm query embedding.
+
+        Returns
+        -------
+        ndarray of shape (n_items, dim), float32
+        """
+        check_is_fitted(self)
+        q = self._one_query(query)
+        _, W, mats = self._weights_for(q, slice(None))
+        fused = np.zeros_like(mats[0])
+        for c, E in enumerate(mats):
+            fused += W[c][:, None].astype(np.float32) * E
+        return fused
+
+    def explain(self, query: Any, items: Sequence[Any] | np.ndarray) -> Bunch:
+        """Per-component similarity and weight behind chosen items' scores.
+
+        Parameters
+        ----------
+        query : array-like of shape (dim,)
+            One unit-norm query embedding.
+        items : sequence
+            Catalog ids of the items to explain.
+
+        Returns
+        -------
+        Bunch
+            ``ids`` (n,), ``components`` (C names), ``similarities`` (n, C)
+            ``s_ic``, ``weights`` (n, C) normalised ``w_ic``, ``scores`` (n,)
+            the fused cosines.
+        """
+        check_is_fitted(self)
+        cat = self._checked_catalog()
+        q = self._one_query(query)
+        positions = {v: i for i, v in enumerate(cat.ids.tolist())}
+        rows = []
+        for item in list(items):
+            key = item.item() if isinstance(item, np.generic) else item
+            if key not in positions:
+                raise ValueError(f"Item id {item!r} is not in the catalog.")
+            rows.append(positions[key])
+        row_idx = np.asarray(rows, dtype=np.int64)
+        S, W, _ = self._weights_for(q, row_idx)
+        K = cat.gram[:, :, row_idx]
+        scores = fused_cosine(S[:, None, :], K, W[:, None, :])[0]
+        return Bunch(
+            ids=cat.ids[row_idx],
+            components=cat.names,
+            similarities=S.T.copy(),
+            weights=W.T.copy(),
+            scores=scores,
+        )
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.input_tags.allow_nan = False
+        return tags

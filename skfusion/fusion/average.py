@@ -1,0 +1,80 @@
+"""Simple average fusion."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..catalog import Catalog
+from ._base import BaseFusion
+
+
+def average_weights(S: np.ndarray, *, global_weights: np.ndarray | None = None) -> np.ndarray:
+    """Equal weights ``w_c = 1 / C`` for every query and item.
+
+    Average fusion, the first strategy of the original write-up: the fused
+    item is ``f_i = (1/C) Σ_c e_ic`` and it is ranked by ``cos(q, f_i)``
+    (DESIGN.md §1; the fused vector is not renormalised, so the cosine divides
+    by ``‖f_i‖``). In Gram form the score is
+    ``Σ_c s_ic / sqrt(Σ_c Σ_c' K_i[c, c'])``.
+
+    Parameters
+    ----------
+    S : ndarray of shape (C, Q, B)
+        Component similarities; only its first dimension is used.
+    global_weights : ignored
+        Accepted for the shared strategy signature.
+
+    Returns
+    -------
+    ndarray of shape (C,)
+    """
+    n_components = S.shape[0]
+    return np.full(n_components, 1.0 / n_components)
+
+
+class AverageFusion(BaseFusion):
+    """Rank items by cosine to the plain average of their components.
+
+    ``f_i = (1/C) Σ_c e_ic`` and ``score(q, i) = cos(q, f_i)`` — the fused
+    vector is not renormalised, so the cosine divides by ``‖f_i‖`` (original
+    write-up; DESIGN.md §1). Scored exactly in Gram form:
+    ``Σ_c s_ic / sqrt(Σ_c Σ_c' K_i[c, c'])``.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The items to rank; shared, never copied, by ``clone``.
+    block_size : int, optional
+        Items per scoring block (chosen from the number of queries when
+        omitted).
+
+    Attributes
+    ----------
+    global_weights_ : ndarray of shape (n_components,)
+        ``1 / C`` for every component.
+    n_features_in_ : int
+        The embedding dimension.
+    component_names_ : tuple of str
+    n_items_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfusion import AverageFusion, Catalog
+    >>> rng = np.random.default_rng(0)
+    >>> cat = Catalog.from_arrays(
+    ...     {"title": rng.standard_normal((5, 4)), "body": rng.standard_normal((5, 4))},
+    ...     normalize=True,
+    ... )
+    >>> est = AverageFusion(cat).fit()
+    >>> scores, items = est.kneighbors(cat.components["title"][:2], n_neighbors=3)
+    >>> items.shape
+    (2, 3)
+    """
+
+    def _fit_weights(self, catalog: Catalog) -> np.ndarray:
+        C = catalog.n_components
+        return np.full(C, 1.0 / C)
+
+    def _weights(self, S: np.ndarray) -> np.ndarray:
+        return average_weights(S)

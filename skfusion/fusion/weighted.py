@@ -1,0 +1,167 @@
+"""Fixed-weight fusion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..catalog import Catalog
+from ._base import BaseFusion
+
+
+def check_weights(
+    weights: Sequence[float] | Mapping[str, float] | np.ndarray, names: Sequence[str]
+) -> np.ndarray:
+    """Validate fusion weights and return them in component order, summing to 1.
+
+    Parameters
+    ----------
+    weights : sequence of float or mapping of str to float
+        One non-negative weight per component, in component order or by name.
+        A mapping must name every component.
+    names : sequence of str
+        The components, in order.
+
+    Returns
+    -------
+    ndarray of shape (C,), float64
+
+    Raises
+    ------
+    ValueError
+        Wrong length, unknown or missing names, negative, non-finite or
+        all-zero weights.
+    """
+    C = len(names)
+    if isinstance(weights, Mapping):
+        unknown = [k for k in weights if k not in names]
+        if unknown:
+            raise ValueError(
+                f"weights names unknown component(s) {unknown}; valid names are {list(names)}."
+            )
+        missing = [n for n in names if n not in weights]
+        if missing:
+            raise ValueError(
+                f"weights must give a weight for every component; missing {missing} "
+                f"(components are {list(names)}; use 0 to leave one out)."
+            )
+        values = [weights[n] for n in names]
+    elif isinstance(weights, str):
+        raise ValueError(f"weights must be numbers, got the string {weights!r}.")
+    else:
+        values = list(np.ravel(np.asarray(weights, dtype=object)))
+    try:
+        w = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"weights must be numbers, got {values!r}.") from exc
+    if w.shape != (C,):
+        raise ValueError(
+            f"weights has {w.size} value(s) but the catalog has {C} component(s) {list(names)}."
+        )
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"weights must be finite, got {w.tolist()}.")
+    if np.any(w < 0):
+        bad = [names[int(c)] for c in np.flatnonzero(w < 0)]
+        raise ValueError(f"weights must be non-negative; negative for {bad}: {w.tolist()}.")
+    total = w.sum()
+    if total <= 0:
+        raise ValueError("weights are all zero; at least one component needs a positive weight.")
+    return w / total
+
+
+def weighted_weights(
+    S: np.ndarray,
+    *,
+    weights: Sequence[float] | np.ndarray,
+    global_weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Fixed per-component weights, the same for every query and item.
+
+    Fixed-weight fusion from the original write-up (e.g. 0.5 title, 0.3
+    description, 0.2 image): ``f_i = Σ_c w_c e_ic``, ranked by ``cos(q, f_i)``
+    (DESIGN.md §1). In Gram form the score is
+    ``Σ_c w_c s_ic / sqrt(wᵀ K_i w)``; rescaling ``w`` does not change it.
+
+    Parameters
+    ----------
+    S : ndarray of shape (C, Q, B)
+        Component similarities; only its first dimension is used.
+    weights : sequence of C floats
+        Non-negative weights in component order (normalised to sum to 1).
+    global_weights : ignored
+        Accepted for the shared strategy signature.
+
+    Returns
+    -------
+    ndarray of shape (C,)
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (S.shape[0],):
+        raise ValueError(f"weights has {w.size} value(s) for {S.shape[0]} component(s).")
+    return w / w.sum()
+
+
+class WeightedFusion(BaseFusion):
+    """Rank items by cosine to a fixed weighted sum of their components.
+
+    ``f_i = Σ_c w_c e_ic`` and ``score(q, i) = cos(q, f_i)`` with fixed
+    weights, e.g. 0.5 title / 0.3 description / 0.2 image in the original
+    write-up (DESIGN.md §1). Scored exactly in Gram form:
+    ``Σ_c w_c s_ic / sqrt(wᵀ K_i w)``. Only the ratios of the weights matter,
+    which makes them a natural target for ``GridSearchCV``.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The items to rank; shared, never copied, by ``clone``.
+    weights : sequence of float or dict of str to float, optional
+        Non-negative weights, in component order or by component name (a
+        dict must name every component). Equal weights when omitted.
+    block_size : int, optional
+        Items per scoring block.
+
+    Attributes
+    ----------
+    global_weights_ : ndarray of shape (n_components,)
+        The weights in component order, normalised to sum to 1.
+    n_features_in_ : int
+    component_names_ : tuple of str
+    n_items_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfusion import Catalog, WeightedFusion
+    >>> rng = np.random.default_rng(0)
+    >>> cat = Catalog.from_arrays(
+    ...     {"title": rng.standard_normal((5, 4)), "body": rng.standard_normal((5, 4))},
+    ...     normalize=True,
+    ... )
+    >>> WeightedFusion(cat, weights={"title": 3, "body": 1}).fit().global_weights_
+    array([0.75, 0.25])
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        **BaseFusion._parameter_constraints,
+        "weights": ["array-like", dict, None],
+    }
+
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        *,
+        weights: Sequence[float] | Mapping[str, float] | None = None,
+        block_size: int | None = None,
+    ):
+        super().__init__(catalog, block_size=block_size)
+        self.weights = weights
+
+    def _fit_weights(self, catalog: Catalog) -> np.ndarray:
+        if self.weights is None:
+            return np.full(catalog.n_components, 1.0 / catalog.n_components)
+        return check_weights(self.weights, catalog.names)
+
+    def _weights(self, S: np.ndarray) -> np.ndarray:
+        return weighted_weights(S, weights=self.global_weights_)
