@@ -223,8 +223,7 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         cat = self._checked_catalog()
-        n_queries = np.shape(X)[0] if not hasattr(X, "shape") else X.shape[0]
-        rel = as_relevance(y, n_queries, cat.n_items)
+        rel = as_relevance(y, np.shape(X)[0], cat.n_items)
         idx = self.kneighbors(X, n_neighbors=SCORE_K, return_distance=False)
         assert isinstance(idx, np.ndarray)
         per_query = ndcg_at_k(rel, idx, SCORE_K)
