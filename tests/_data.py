@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from skfusion import Catalog
+
 
 def unit_rows(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     x = rng.standard_normal(shape)
@@ -26,3 +28,27 @@ def correlated_components(
         x = topic + rng.standard_normal((n_items, dim)) * (0.5 + 0.5 * c) + offset
         out.append(x / np.linalg.norm(x, axis=1, keepdims=True))
     return np.stack(out).astype(np.float32)
+
+
+def grouped_queries(seed: int = 0) -> tuple[Catalog, np.ndarray, np.ndarray, np.ndarray]:
+    """Items with a 'good' and a 'noise' component; 3 noisy queries per target item.
+
+    The three queries of one target share a source, so they form a group: a
+    split that puts some in training and others in test leaks the target.
+    Judgments are graded: the target has gain 3, its nearest neighbour gain 1.
+    """
+    rng = np.random.default_rng(seed)
+    n_items, dim = 150, 16
+    good = unit_rows(rng, (n_items, dim))
+    noise = unit_rows(rng, (n_items, dim))
+    cat = Catalog.from_arrays({"good": good, "noise": noise})
+    sources = rng.choice(n_items, size=40, replace=False)
+    targets = np.repeat(sources, 3)
+    raw = good[targets] + rng.standard_normal((targets.size, dim)) * 0.4
+    X = (raw / np.linalg.norm(raw, axis=1, keepdims=True)).astype(np.float32)
+    y = np.zeros((targets.size, n_items))
+    y[np.arange(targets.size), targets] = 3
+    sims = good @ good.T
+    np.fill_diagonal(sims, -np.inf)
+    y[np.arange(targets.size), sims[targets].argmax(axis=1)] = 1
+    return cat, X, y, np.repeat(np.arange(40), 3)

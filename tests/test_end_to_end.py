@@ -30,7 +30,7 @@ def minilm() -> str:
 
 def test_cli_offline_text_mode(minilm: str, monkeypatch, capsys) -> None:
     monkeypatch.setattr(cli, "_clip_available", lambda model: False)
-    assert cli.main(["--text-model", minilm]) == 0
+    assert cli.main(["shoes", "--text-model", minilm]) == 0
     out = capsys.readouterr().out
     assert "No CLIP weights available offline" in out
     lines = out.splitlines()
@@ -57,7 +57,7 @@ def test_run_shoes_with_a_clip_directory(tiny_clip_dir: Path) -> None:
 
 
 def test_cli_reports_a_missing_clip_directory(tmp_path: Path, capsys) -> None:
-    assert cli.main(["--clip", str(tmp_path / "no-such-model")]) == 1
+    assert cli.main(["shoes", "--clip", str(tmp_path / "no-such-model")]) == 1
     assert "skfusion: error:" in capsys.readouterr().err
 
 

@@ -217,7 +217,9 @@ class TextEncoder(BaseEncoder):
         out = np.empty((len(items), entry.embedding_dim), dtype=np.float32)
         n_truncated = 0
         with progress(self.show_progress, len(items), "Encoding") as bar:
-            for chunk in batches(range(len(items)), self.batch_size):
+            # Longest texts first, so each batch pads to a similar length.
+            order = sorted(range(len(items)), key=lambda i: len(items[i]), reverse=True)
+            for chunk in batches(order, self.batch_size):
                 encoding, n_trunc = tokenize(tokenizer, [items[i] for i in chunk], max_length)
                 n_truncated += n_trunc
                 inputs = {k: v.to(device) for k, v in encoding.items()}

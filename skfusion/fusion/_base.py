@@ -15,11 +15,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._arrays import EncodedArray, encoder_id_of
 from .._validation import check_unit_rows, row_sq_norms
 from ..catalog import Catalog
-from ..metrics import as_relevance, ndcg_at_k
+from ..metrics import RankingScorer, parse_metric
 from ._engine import BlockScorer, dense_scores, fused_cosine, topk_scores
-
-#: Rank cut-off of the default ``score`` metric (nDCG@10).
-SCORE_K = 10
 
 
 class BaseFusion(TransformerMixin, BaseEstimator):
@@ -28,7 +25,7 @@ class BaseFusion(TransformerMixin, BaseEstimator):
     Subclasses implement ``_fit_weights(catalog)`` (returning
     ``global_weights_``) and ``_weights(S)`` (weights for a block of
     similarities). Everything else — validation, blocked scoring, top-k,
-    scoring with nDCG@10, fused vectors and explanations — lives here.
+    scoring with a ranking metric, fused vectors and explanations — lives here.
 
     The scikit-learn mapping (DESIGN.md §4): X holds queries (one row per
     query embedding), y the judged items per query; the catalog is a
@@ -38,11 +35,19 @@ class BaseFusion(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict[str, list[Any]] = {
         "catalog": [Catalog, None],
         "block_size": [Interval(Integral, 1, None, closed="left"), None],
+        "scoring": [str],
     }
 
-    def __init__(self, catalog: Catalog | None = None, *, block_size: int | None = None):
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        *,
+        block_size: int | None = None,
+        scoring: str = "ndcg@10",
+    ):
         self.catalog = catalog
         self.block_size = block_size
+        self.scoring = scoring
 
     # -- to be provided by strategies ------------------------------------------------
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:
@@ -77,6 +82,7 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         self
         """
         catalog = self._checked_catalog()
+        parse_metric(self.scoring)
         self.global_weights_ = self._fit_weights(catalog)
         self.n_features_in_ = catalog.dim
         self.component_names_ = catalog.names
@@ -205,7 +211,12 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         return self._checked_catalog().ids[idx[:, 0]]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean nDCG@10 of the rankings of X against the judgments y.
+        """Mean ranking quality of X against the judgments y (nDCG@10 by default).
+
+        The metric is the ``scoring`` parameter (any name accepted by
+        :func:`skfusion.metrics.parse_metric`, e.g. ``"recall@100"`` or
+        ``"mrr"``); it is what ``GridSearchCV`` optimises when no
+        ``scoring=`` is given.
 
         Parameters
         ----------
@@ -215,19 +226,14 @@ class BaseFusion(TransformerMixin, BaseEstimator):
             The index of the relevant item per query, or a (sparse) graded
             relevance matrix.
         sample_weight : array-like of shape (n_queries,), optional
-            Weights for averaging per-query nDCG.
+            Weights for averaging the per-query values.
 
         Returns
         -------
         float
         """
         check_is_fitted(self)
-        cat = self._checked_catalog()
-        rel = as_relevance(y, np.shape(X)[0], cat.n_items)
-        idx = self.kneighbors(X, n_neighbors=SCORE_K, return_distance=False)
-        assert isinstance(idx, np.ndarray)
-        per_query = ndcg_at_k(rel, idx, SCORE_K)
-        return float(np.average(per_query, weights=sample_weight))
+        return RankingScorer(self.scoring)(self, X, y, sample_weight=sample_weight)
 
     # -- inspection ------------------------------------------------------------------
     def _one_query(self, query: Any) -> np.ndarray:

@@ -47,6 +47,10 @@ class AverageFusion(BaseFusion):
     block_size : int, optional
         Items per scoring block (chosen from the number of queries when
         omitted).
+    scoring : str, default="ndcg@10"
+        Metric of :meth:`score` (what ``GridSearchCV`` optimises by
+        default): ``"ndcg@k"``, ``"recall@k"``, ``"precision@k"``,
+        ``"mrr"``, ``"map"`` (see :func:`skfusion.metrics.parse_metric`).
 
     Attributes
     ----------

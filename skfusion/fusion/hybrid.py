@@ -100,6 +100,10 @@ class HybridFusion(BaseFusion):
         sign flips included (see :func:`hybrid_weights`).
     block_size : int, optional
         Items per scoring block.
+    scoring : str, default="ndcg@10"
+        Metric of :meth:`score` (what ``GridSearchCV`` optimises by
+        default): ``"ndcg@k"``, ``"recall@k"``, ``"precision@k"``,
+        ``"mrr"``, ``"map"`` (see :func:`skfusion.metrics.parse_metric`).
 
     Attributes
     ----------
@@ -134,8 +138,9 @@ class HybridFusion(BaseFusion):
         *,
         negative: str = "clamp",
         block_size: int | None = None,
+        scoring: str = "ndcg@10",
     ):
-        super().__init__(catalog, block_size=block_size)
+        super().__init__(catalog, block_size=block_size, scoring=scoring)
         self.negative = negative
 
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:

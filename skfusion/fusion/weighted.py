@@ -121,6 +121,10 @@ class WeightedFusion(BaseFusion):
         dict must name every component). Equal weights when omitted.
     block_size : int, optional
         Items per scoring block.
+    scoring : str, default="ndcg@10"
+        Metric of :meth:`score` (what ``GridSearchCV`` optimises by
+        default): ``"ndcg@k"``, ``"recall@k"``, ``"precision@k"``,
+        ``"mrr"``, ``"map"`` (see :func:`skfusion.metrics.parse_metric`).
 
     Attributes
     ----------
@@ -154,8 +158,9 @@ class WeightedFusion(BaseFusion):
         *,
         weights: Sequence[float] | Mapping[str, float] | None = None,
         block_size: int | None = None,
+        scoring: str = "ndcg@10",
     ):
-        super().__init__(catalog, block_size=block_size)
+        super().__init__(catalog, block_size=block_size, scoring=scoring)
         self.weights = weights
 
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:

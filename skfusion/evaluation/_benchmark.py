@@ -1,0 +1,229 @@
+"""Evaluate several strategies on judged queries: rankings, per-query metrics, a tested table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.base import clone
+
+from ..metrics import parse_metric, ranking_metrics
+from ._compare import compare_strategies
+from ._protocol import FoldResult, cross_val_ranking
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Rankings up to this many items are computed in full (exact MRR and MAP).
+FULL_RANKING_LIMIT = 10_000
+
+
+@dataclass
+class Tuned:
+    """A strategy whose parameters are chosen by nested cross-validation.
+
+    Parameters
+    ----------
+    estimator : fusion estimator
+        The unfitted estimator (e.g. ``WeightedFusion(catalog)``).
+    param_grid : dict or list of dicts
+        The grid searched on training queries of every outer fold.
+    """
+
+    estimator: Any
+    param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]]
+
+
+@dataclass
+class StrategyRun:
+    """One strategy's rankings and per-query metrics.
+
+    Attributes
+    ----------
+    ranking : ndarray of shape (n_queries, depth), int64
+    scores : ndarray of shape (n_queries, depth), float32
+    per_query : dict
+        metric name → ndarray (n_queries,).
+    folds : list of FoldResult
+        The tuning record (empty for a strategy without parameters to tune).
+    """
+
+    ranking: np.ndarray
+    scores: np.ndarray
+    per_query: dict[str, np.ndarray]
+    folds: list[FoldResult] = field(default_factory=list)
+
+
+@dataclass
+class BenchmarkResult:
+    """What :func:`benchmark_strategies` measured.
+
+    Attributes
+    ----------
+    query_ids : ndarray of shape (n_queries,)
+    metrics : list of str
+    baseline : str
+    runs : dict
+        strategy name → :class:`StrategyRun`.
+    table : pandas.DataFrame
+        :func:`compare_strategies` output: mean, confidence interval and
+        (corrected) p-value against the baseline per strategy and metric.
+    """
+
+    query_ids: np.ndarray
+    metrics: list[str]
+    baseline: str
+    runs: dict[str, StrategyRun]
+    table: pd.DataFrame
+
+    def per_query_frame(self) -> pd.DataFrame:
+        """Long table: one row per (strategy, query), one column per metric."""
+        import pandas as pd
+
+        frames = []
+        for name, run in self.runs.items():
+            frame = pd.DataFrame({"strategy": name, "query_id": self.query_ids})
+            for metric in self.metrics:
+                frame[metric] = run.per_query[metric]
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+
+def benchmark_strategies(
+    strategies: Mapping[str, Any],
+    X: Any,
+    y: Any,
+    *,
+    baseline: str,
+    metrics: Sequence[str] = ("ndcg@10", "recall@10", "mrr"),
+    tuning_metric: str = "ndcg@10",
+    cv: Any = None,
+    inner_cv: Any = 5,
+    groups: Any = None,
+    depth: int | None = None,
+    query_ids: Any = None,
+    confidence: float = 0.95,
+    test: str = "permutation",
+    correction: str = "holm",
+    n_resamples: int = 10_000,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BenchmarkResult:
+    """Rank judged queries with every strategy and compare them to a baseline.
+
+    Strategies without parameters to tune are fitted once and rank every
+    query. A :class:`Tuned` strategy goes through :func:`cross_val_ranking`:
+    its parameters are chosen on the training queries of each outer fold
+    and it ranks only that fold's test queries. Per-query metrics are then
+    computed from the rankings, and :func:`compare_strategies` adds
+    bootstrap confidence intervals and paired p-values against
+    ``baseline``, corrected for the number of strategies compared.
+
+    Parameters
+    ----------
+    strategies : mapping
+        name → fusion estimator, or name → :class:`Tuned`.
+    X : array-like of shape (n_queries, dim)
+        Query embeddings.
+    y : array-like of shape (n_queries, n_items), or (n_queries,)
+        Graded judgments (dense; cross-validation slices rows).
+    baseline : str
+        The strategy the others are tested against.
+    metrics : sequence of str, default=("ndcg@10", "recall@10", "mrr")
+    tuning_metric : str, default="ndcg@10"
+        What the inner searches maximise.
+    cv, inner_cv, groups, n_jobs
+        As for :func:`cross_val_ranking`. The outer ``cv`` default is
+        ``KFold(5, shuffle=True, random_state=random_state)``.
+    depth : int, optional
+        Length of each ranking. Default: the whole catalog up to
+        :data:`FULL_RANKING_LIMIT` items (so MRR and MAP are exact), else
+        1,000 (metrics without a cut-off are then computed on the top 1,000,
+        as trec_eval does on a 1,000-deep run).
+    query_ids : array-like of shape (n_queries,), optional
+        Labels for the per-query table; positions by default.
+    confidence, test, correction, n_resamples, random_state
+        As for :func:`compare_strategies`.
+    progress : callable, optional
+        Called with a short message as each strategy finishes.
+
+    Returns
+    -------
+    BenchmarkResult
+    """
+    if baseline not in strategies:
+        raise ValueError(f"Unknown baseline {baseline!r}; the strategies are {list(strategies)}.")
+    metrics = list(metrics)
+    parse_metric(tuning_metric)
+    cutoffs = [k for _, k in map(parse_metric, metrics) if k is not None]
+    needed = max(cutoffs, default=None)
+    Xa = np.asarray(X)
+    n_queries = Xa.shape[0]
+    qids = np.arange(n_queries) if query_ids is None else np.asarray(query_ids)
+    if qids.shape != (n_queries,):
+        raise ValueError(f"query_ids has shape {qids.shape}; expected ({n_queries},).")
+    outer = cv
+    if outer is None:
+        from sklearn.model_selection import KFold
+
+        outer = KFold(5, shuffle=True, random_state=random_state)
+    runs: dict[str, StrategyRun] = {}
+    for name, spec in strategies.items():
+        if isinstance(spec, Tuned):
+            n_items = int(clone(spec.estimator).fit().n_items_)
+            k = _depth(depth, n_items, needed)
+            cvr = cross_val_ranking(
+                spec.estimator,
+                spec.param_grid,
+                Xa,
+                y,
+                depth=k,
+                cv=outer,
+                inner_cv=inner_cv,
+                scoring=tuning_metric,
+                groups=groups,
+                n_jobs=n_jobs,
+            )
+            ranking, scores, folds = cvr.ranking, cvr.scores, cvr.folds
+        else:
+            est = clone(spec).fit()
+            n_items = int(est.n_items_)
+            k = _depth(depth, n_items, needed)
+            scores, ranking = est.kneighbors(Xa, n_neighbors=k)
+            folds = []
+        per_query = ranking_metrics(
+            y, ranking=ranking, metrics=metrics, n_items=n_items, per_query=True
+        )
+        runs[name] = StrategyRun(
+            ranking=ranking,
+            scores=np.asarray(scores, dtype=np.float32),
+            per_query={m: np.asarray(v) for m, v in per_query.items()},
+            folds=folds,
+        )
+        if progress is not None:
+            progress(name)
+    table = compare_strategies(
+        {name: run.per_query for name, run in runs.items()},
+        baseline,
+        confidence=confidence,
+        test=test,  # type: ignore[arg-type]
+        correction=correction,  # type: ignore[arg-type]
+        n_resamples=n_resamples,
+        random_state=random_state,
+    )
+    return BenchmarkResult(
+        query_ids=qids, metrics=metrics, baseline=baseline, runs=runs, table=table
+    )
+
+
+def _depth(depth: int | None, n_items: int, needed: int | None) -> int:
+    if depth is None:
+        return n_items if n_items <= FULL_RANKING_LIMIT else min(n_items, 1000)
+    if depth <= 0:
+        raise ValueError(f"depth must be positive, got {depth}.")
+    if needed is not None and depth < min(needed, n_items):
+        raise ValueError(f"depth={depth} is shorter than the metrics' cut-off {needed}.")
+    return min(int(depth), n_items)
