@@ -8,16 +8,32 @@ for queries exactly and fast, so that whole retrieval systems fit in
 
 from ._arrays import EncodedArray
 from .catalog import Catalog
-from .fusion import AverageFusion, HybridFusion, WeightedFusion
+from .fusion import (
+    AverageFusion,
+    CalibratedFusion,
+    CombMAXFusion,
+    CombMNZFusion,
+    CombSUMFusion,
+    HybridFusion,
+    LearnedFusion,
+    RRFusion,
+    WeightedFusion,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AverageFusion",
+    "CalibratedFusion",
     "Catalog",
     "ClipEncoder",
+    "CombMAXFusion",
+    "CombMNZFusion",
+    "CombSUMFusion",
     "EncodedArray",
     "HybridFusion",
+    "LearnedFusion",
+    "RRFusion",
     "TextEncoder",
     "WeightedFusion",
     "__version__",

@@ -39,6 +39,19 @@ def component_mean(E: np.ndarray) -> np.ndarray:
     return acc / n
 
 
+def component_second_moment(E: np.ndarray, n_present: int) -> np.ndarray:
+    """``(1/n_present) Σ_i e_i e_iᵀ`` (d, d) float64; absent rows are zero and add nothing.
+
+    Blocks go through BLAS in float32 and are summed in float64.
+    """
+    d = E.shape[1]
+    acc = np.zeros((d, d), dtype=np.float64)
+    for start in range(0, E.shape[0], _MEAN_BLOCK):
+        block = np.asarray(E[start : start + _MEAN_BLOCK])
+        acc += block.T @ block
+    return acc / n_present
+
+
 def global_weights_from_means(means: np.ndarray) -> np.ndarray:
     """``G_c = ‖mean_c‖²`` for each row of ``means`` (C, d)."""
     means = np.asarray(means, dtype=np.float64)

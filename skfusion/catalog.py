@@ -14,8 +14,8 @@ from typing import Any, Literal
 import numpy as np
 
 from ._arrays import encoder_id_of
-from ._gram import component_mean, global_weights_from_means, item_gram
-from ._validation import as_label, check_unit_rows
+from ._gram import component_mean, component_second_moment, global_weights_from_means, item_gram
+from ._validation import REDUCTION_BLOCK, as_label, check_unit_rows
 
 __all__ = ["Catalog"]
 
@@ -38,6 +38,64 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     view = a.view()
     view.flags.writeable = False
     return view
+
+
+def _present_rows(
+    arrays: Mapping[str, np.ndarray],
+    names: Sequence[str],
+    ids: np.ndarray,
+    masks: Mapping[str, Any] | None,
+) -> dict[str, np.ndarray]:
+    """Which rows of each component hold an embedding, checked against ``masks``."""
+    given = dict(masks or {})
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ValueError(f"masks names unknown components {unknown}; components are {list(names)}.")
+    present: dict[str, np.ndarray] = {}
+    for name in names:
+        arr = arrays[name]
+        n = arr.shape[0]
+        all_nan = np.zeros(n, dtype=bool)
+        any_nan = np.zeros(n, dtype=bool)
+        for start in range(0, n, REDUCTION_BLOCK):
+            nan = np.isnan(arr[start : start + REDUCTION_BLOCK])
+            all_nan[start : start + nan.shape[0]] = nan.all(axis=1)
+            any_nan[start : start + nan.shape[0]] = nan.any(axis=1)
+        partial = np.flatnonzero(any_nan & ~all_nan)
+        if partial.size:
+            raise ValueError(
+                f"Component {name!r} has NaN in part of the row of item "
+                f"{as_label(ids[partial[0]])!r} (row {partial[0]}); a missing component must "
+                "be an all-NaN or all-zero row with its mask False."
+            )
+        if name not in given:
+            present[name] = ~all_nan
+            continue
+        m = np.asarray(given[name])
+        if m.shape != (n,) or m.dtype != np.bool_:
+            raise ValueError(
+                f"masks[{name!r}] must be a boolean array of shape ({n},), got dtype "
+                f"{m.dtype} and shape {m.shape}."
+            )
+        nan_present = np.flatnonzero(m & all_nan)
+        if nan_present.size:
+            raise ValueError(
+                f"masks[{name!r}] marks item {as_label(ids[nan_present[0]])!r} (row "
+                f"{nan_present[0]}) present, but its row is all NaN."
+            )
+        absent = np.flatnonzero(~m)
+        if absent.size:
+            rows = np.asarray(arr[absent])
+            filled = np.flatnonzero(~(np.isnan(rows).all(axis=1) | (rows == 0).all(axis=1)))
+            if filled.size:
+                row = absent[filled[0]]
+                raise ValueError(
+                    f"masks[{name!r}] marks item {as_label(ids[row])!r} (row {row}) missing, "
+                    f"but its row holds an embedding ({filled.size} such row(s)); missing rows "
+                    "must be all zero or all NaN."
+                )
+        present[name] = m.copy()
+    return present
 
 
 class Catalog:
@@ -106,8 +164,9 @@ class Catalog:
         *,
         encoder_ids: Mapping[str, str | None] | None = None,
         normalize: bool = False,
+        masks: Mapping[str, Any] | None = None,
     ) -> None:
-        self._init(components, ids, encoder_ids, normalize, gram=None, means=None)
+        self._init(components, ids, encoder_ids, normalize, gram=None, means=None, masks=masks)
 
     # -- construction ------------------------------------------------------------------
     def _init(
@@ -119,6 +178,7 @@ class Catalog:
         *,
         gram: np.ndarray | None,
         means: np.ndarray | None,
+        masks: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(components, Mapping) or len(components) == 0:
             raise ValueError(
@@ -175,26 +235,56 @@ class Catalog:
                 dup = uniq[counts > 1][:5].tolist()  # plain Python values
                 raise ValueError(f"Item ids must be unique; duplicated: {dup}.")
 
+        if gram is not None:
+            # A saved catalog: absent components are the zero rows, i.e. a zero Gram diagonal.
+            present = {n: np.asarray(gram[c, c]) != 0 for c, n in enumerate(names)}
+        else:
+            present = _present_rows(arrays, names, id_array, masks)
+            for name in names:
+                if not present[name].all():
+                    arr = np.array(arrays[name], dtype=np.float32)  # never modify the input
+                    arr[~present[name]] = 0.0
+                    arrays[name] = arr
+        mask = np.stack([present[n] for n in names])
+        empty_items = np.flatnonzero(~mask.any(axis=0))
+        if empty_items.size:
+            item = as_label(id_array[empty_items[0]])
+            raise ValueError(
+                f"Item {item!r} (row {empty_items[0]}) has no component at all "
+                f"({empty_items.size} such item(s)); an item needs at least one embedding."
+            )
+        empty_components = [n for n in names if not present[n].any()]
+        if empty_components:
+            raise ValueError(f"Component(s) {empty_components} are missing for every item.")
+
         if normalize:
             for name in names:
                 arr = arrays[name]
                 norms = np.linalg.norm(arr, axis=1, keepdims=True)
-                zero = np.flatnonzero(norms[:, 0] == 0)
+                zero = np.flatnonzero((norms[:, 0] == 0) & present[name])
                 if zero.size:
                     item = as_label(id_array[zero[0]])
                     raise ValueError(
                         f"Component {name!r} has an all-zero row for item {item!r} "
-                        f"(row {zero[0]}); it cannot be normalised."
+                        f"(row {zero[0]}); it cannot be normalised (mark it missing with "
+                        "masks= instead)."
                     )
-                arrays[name] = (arr / norms).astype(np.float32)
+                arrays[name] = (arr / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
         component_list = [arrays[n] for n in names]
         if gram is None:
             gram = item_gram(component_list)
         for c, name in enumerate(names):
-            check_unit_rows(gram[c, c], what=f"Component {name!r}", labels=id_array)
+            diag = np.where(present[name], gram[c, c], np.float32(1.0))
+            check_unit_rows(diag, what=f"Component {name!r}", labels=id_array)
         if means is None:
-            means = np.stack([component_mean(E) for E in component_list])
+            counts = mask.sum(axis=1)
+            means = np.stack(
+                [
+                    component_mean(E) * (n_items / k)
+                    for E, k in zip(component_list, counts, strict=True)
+                ]
+            )
 
         enc: dict[str, str | None] = {}
         for name in names:
@@ -212,6 +302,8 @@ class Catalog:
         self._ids = _readonly(id_array)
         self._gram = _readonly(np.asarray(gram, dtype=np.float32))
         self._means = _readonly(np.asarray(means, dtype=np.float64))
+        self._mask = _readonly(mask)
+        self._moments: np.ndarray | None = None
         self._encoder_ids = enc
 
     @classmethod
@@ -222,6 +314,7 @@ class Catalog:
         *,
         encoder_ids: Mapping[str, str | None] | None = None,
         normalize: bool = False,
+        masks: Mapping[str, Any] | None = None,
     ) -> Catalog:
         """Build a catalog from precomputed embeddings.
 
@@ -236,12 +329,16 @@ class Catalog:
             encoder outputs automatically).
         normalize : bool, default=False
             L2-normalise rows instead of rejecting non-unit rows.
+        masks : mapping of str to array-like of bool of shape (n_items,), optional
+            Which items have each component (True = present). Rows of absent
+            components must be all zero or all NaN; an all-NaN row marks its
+            component absent even without a mask.
 
         Returns
         -------
         Catalog
         """
-        return cls(components, ids, encoder_ids=encoder_ids, normalize=normalize)
+        return cls(components, ids, encoder_ids=encoder_ids, normalize=normalize, masks=masks)
 
     @classmethod
     def from_frame(
@@ -339,6 +436,16 @@ class Catalog:
         return self._means
 
     @property
+    def mask(self) -> np.ndarray:
+        """Which items have each component: read-only bool array (n_components, n_items)."""
+        return self._mask
+
+    @property
+    def has_missing(self) -> bool:
+        """Whether some item lacks some component."""
+        return not bool(self._mask.all())
+
+    @property
     def encoder_ids(self) -> dict[str, str | None]:
         """Component name to the fingerprint of the encoder that produced it."""
         return dict(self._encoder_ids)
@@ -370,6 +477,30 @@ class Catalog:
         Equal to ``‖mean_c‖²`` (DESIGN.md §2), so it costs O(C·d) here.
         """
         return global_weights_from_means(self._means)
+
+    def second_moments(self) -> np.ndarray:
+        """``M_c = (1/N_c) Σ_i e_ic e_icᵀ`` over the items that have component c.
+
+        With the means this gives the exact mean and variance of any query's
+        similarities over the catalog, ``μ = q·m_c`` and ``σ² = qᵀ M_c q − μ²``,
+        without a pass over the items at query time. Computed on first use
+        (one ``Eᵀ E`` product per component) and kept.
+
+        Returns
+        -------
+        ndarray of shape (n_components, dim, dim), float64, read-only
+        """
+        if self._moments is None:
+            counts = self._mask.sum(axis=1)
+            self._moments = _readonly(
+                np.stack(
+                    [
+                        component_second_moment(E, int(k))
+                        for E, k in zip(self.matrices(), counts, strict=True)
+                    ]
+                )
+            )
+        return self._moments
 
     def component_index(self, names: Iterable[str]) -> list[int]:
         """Positions of the given component names; unknown names raise ``ValueError``."""

@@ -63,7 +63,9 @@ def test_catalog_errors(comps: np.ndarray) -> None:
         Catalog.from_arrays({"a": comps[0], "b": comps[1][:29]})
     nan = comps[1].copy()
     nan[7, 0] = np.nan
-    with pytest.raises(ValueError, match="Component 'b' contains NaN.*row 7, id 'i7'"):
+    with pytest.raises(
+        ValueError, match=r"Component 'b' has NaN in part of the row of item 'i7' \(row 7\)"
+    ):
         Catalog.from_arrays({"a": comps[0], "b": nan}, ids=[f"i{i}" for i in range(30)])
     with pytest.raises(ValueError, match="unique; duplicated: \\['x'\\]"):
         Catalog.from_arrays({"a": comps[0]}, ids=["x", "x", *[str(i) for i in range(28)]])
@@ -142,8 +144,8 @@ def test_score_bad_judgments(catalog: Catalog) -> None:
 
 def test_functional_errors(comps: np.ndarray) -> None:
     q = unit_rows(np.random.default_rng(0), (1, 8))
-    with pytest.raises(ValueError, match="Unknown fusion strategy 'rrf'.*'average'"):
-        score("rrf", q, comps)
+    with pytest.raises(ValueError, match="Unknown fusion strategy 'borda'.*'average'.*'rrf'"):
+        score("borda", q, comps)
     with pytest.raises(ValueError, match="needs parameter\\(s\\) \\['weights'\\]"):
         score("weighted", q, comps)
     with pytest.raises(ValueError, match="unknown \\['weights'\\]"):

@@ -16,6 +16,13 @@ from sklearn.preprocessing import Normalizer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfusion import AverageFusion, Catalog, HybridFusion, WeightedFusion
+from skfusion.fusion import (
+    CalibratedFusion,
+    CombMAXFusion,
+    CombMNZFusion,
+    CombSUMFusion,
+    RRFusion,
+)
 
 from ._data import correlated_components, unit_rows
 
@@ -63,6 +70,11 @@ _CHECK_CATALOG = Catalog.from_arrays(
         AverageFusion(_CHECK_CATALOG),
         WeightedFusion(_CHECK_CATALOG, weights=[0.7, 0.3]),
         HybridFusion(_CHECK_CATALOG),
+        CombSUMFusion(_CHECK_CATALOG),
+        CombMAXFusion(_CHECK_CATALOG, normalization="minmax"),
+        CombMNZFusion(_CHECK_CATALOG, depth=5),
+        RRFusion(_CHECK_CATALOG, depth=5),
+        CalibratedFusion(_CHECK_CATALOG),
     ],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
@@ -74,6 +86,11 @@ ESTIMATORS = [
     lambda c: AverageFusion(c),
     lambda c: WeightedFusion(c, weights=[0.5, 0.3, 0.2]),
     lambda c: HybridFusion(c),
+    lambda c: CombSUMFusion(c, normalization="dbsf"),
+    lambda c: CombMAXFusion(c),
+    lambda c: CombMNZFusion(c, depth=10),
+    lambda c: RRFusion(c, depth=20),
+    lambda c: CalibratedFusion(c, weights=[1, 2, 1]),
 ]
 
 

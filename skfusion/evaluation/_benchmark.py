@@ -173,7 +173,7 @@ def benchmark_strategies(
     runs: dict[str, StrategyRun] = {}
     for name, spec in strategies.items():
         if isinstance(spec, Tuned):
-            n_items = int(clone(spec.estimator).fit().n_items_)
+            n_items = int(spec.estimator.catalog.n_items)
             k = _depth(depth, n_items, needed)
             cvr = cross_val_ranking(
                 spec.estimator,

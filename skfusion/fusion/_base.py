@@ -127,6 +127,10 @@ class BaseFusion(TransformerMixin, BaseEstimator):
 
         return scorer
 
+    def _scorer_for(self, queries: np.ndarray) -> Any:
+        """The scorer for these validated queries (score fusion needs per-query statistics)."""
+        return self._scorer()
+
     # -- scoring ---------------------------------------------------------------------
     def decision_function(self, X: Any) -> np.ndarray:
         """Cosine between each query and each item's (query-aware) fused vector.
@@ -148,7 +152,7 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         Xv = self._validate_queries(X)
         cat = self._checked_catalog()
         return dense_scores(
-            Xv, cat.matrices(), cat.gram, self._scorer(), block_size=self.block_size
+            Xv, cat.matrices(), cat.gram, self._scorer_for(Xv), block_size=self.block_size
         )
 
     def transform(self, X: Any) -> np.ndarray:
@@ -192,7 +196,7 @@ class BaseFusion(TransformerMixin, BaseEstimator):
             Xv,
             cat.matrices(),
             cat.gram,
-            self._scorer(),
+            self._scorer_for(Xv),
             int(n_neighbors),
             block_size=self.block_size,
         )
@@ -298,17 +302,16 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         cat = self._checked_catalog()
         q = self._one_query(query)
-        positions = {v: i for i, v in enumerate(cat.ids.tolist())}
-        rows = []
-        for item in list(items):
-            key = item.item() if isinstance(item, np.generic) else item
-            if key not in positions:
-                raise ValueError(f"Item id {item!r} is not in the catalog.")
-            rows.append(positions[key])
-        row_idx = np.asarray(rows, dtype=np.int64)
+        row_idx = self._positions(items)
         S, W, _ = self._weights_for(q, row_idx)
         K = cat.gram[:, :, row_idx]
         scores = fused_cosine(S[:, None, :], K, W[:, None, :])[0]
+        absent = ~cat.mask[:, row_idx]
+        if absent.any():  # an absent component has no similarity and no weight
+            S = np.where(absent, np.nan, S)
+            W = np.where(absent, 0.0, W)
+            total = W.sum(axis=0, keepdims=True)
+            W = np.divide(W, total, out=np.full_like(W, np.nan), where=total != 0)
         return Bunch(
             ids=cat.ids[row_idx],
             components=cat.names,
@@ -316,6 +319,18 @@ class BaseFusion(TransformerMixin, BaseEstimator):
             weights=W.T.copy(),
             scores=scores,
         )
+
+    def _positions(self, items: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """Catalog positions of item ids; unknown ids raise ``ValueError``."""
+        cat = self._checked_catalog()
+        positions = {v: i for i, v in enumerate(cat.ids.tolist())}
+        rows = []
+        for item in list(items):
+            key = item.item() if isinstance(item, np.generic) else item
+            if key not in positions:
+                raise ValueError(f"Item id {item!r} is not in the catalog.")
+            rows.append(positions[key])
+        return np.asarray(rows, dtype=np.int64)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

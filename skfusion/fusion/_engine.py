@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 #: A block scorer maps similarities (C, Q, B) and Gram entries (C, C, B) to
 #: scores (Q, B). NaN marks an item whose fused vector is zero (undefined cosine).
+#: A scorer whose coefficients depend on the queries instead exposes
+#: ``for_queries(qs: slice) -> BlockScorer`` for each batch ``queries[qs]``.
 BlockScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 #: Target number of (query, item) pairs per block: small enough for the C
@@ -104,6 +107,29 @@ def _query_batches(n_queries: int) -> Iterator[slice]:
         yield slice(start, min(start + _MAX_QUERY_BATCH, n_queries))
 
 
+def iter_similarity_blocks(
+    queries: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    *,
+    block_size: int | None = None,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield ``(start, stop, S)`` with ``S[c] = queries @ E_c[start:stop].T``, (C, Q, B).
+
+    ``S`` is a reused buffer: consume it before asking for the next block.
+    """
+    n_items = matrices[0].shape[0]
+    C = len(matrices)
+    n_queries = queries.shape[0]
+    size = block_size or block_size_for(n_queries)
+    buf = np.empty((C, n_queries, size), dtype=np.float32)
+    for start in range(0, n_items, size):
+        stop = min(start + size, n_items)
+        S = buf[:, :, : stop - start]
+        for c, E in enumerate(matrices):
+            np.matmul(queries, E[start:stop].T, out=S[c])
+        yield start, stop, S
+
+
 def iter_block_scores(
     queries: np.ndarray,
     matrices: Sequence[np.ndarray],
@@ -118,17 +144,14 @@ def iter_block_scores(
     query sets); ``scores`` is (Q, stop - start) float32 with NaN for
     undefined cosines.
     """
-    n_items = matrices[0].shape[0]
-    C = len(matrices)
-    n_queries = queries.shape[0]
-    size = block_size or block_size_for(n_queries)
-    buf = np.empty((C, n_queries, size), dtype=np.float32)
-    for start in range(0, n_items, size):
-        stop = min(start + size, n_items)
-        S = buf[:, :, : stop - start]
-        for c, E in enumerate(matrices):
-            np.matmul(queries, E[start:stop].T, out=S[c])
+    for start, stop, S in iter_similarity_blocks(queries, matrices, block_size=block_size):
         yield start, stop, scorer(S, gram[:, :, start:stop])
+
+
+def _for_batch(scorer: Any, qs: slice) -> BlockScorer:
+    """The block scorer for a batch of queries (query-aware scorers expose ``for_queries``)."""
+    for_queries = getattr(scorer, "for_queries", None)
+    return scorer if for_queries is None else for_queries(qs)
 
 
 def _nan_to_floor(scores: np.ndarray) -> int:
@@ -153,7 +176,7 @@ def dense_scores(
     queries: np.ndarray,
     matrices: Sequence[np.ndarray],
     gram: np.ndarray,
-    scorer: BlockScorer,
+    scorer: Any,
     *,
     block_size: int | None = None,
 ) -> np.ndarray:
@@ -162,7 +185,7 @@ def dense_scores(
     undefined = 0
     for qs in _query_batches(queries.shape[0]):
         for start, stop, scores in iter_block_scores(
-            queries[qs], matrices, gram, scorer, block_size=block_size
+            queries[qs], matrices, gram, _for_batch(scorer, qs), block_size=block_size
         ):
             undefined += _nan_to_floor(scores)
             out[qs, start:stop] = scores
@@ -196,7 +219,7 @@ def topk_scores(
     queries: np.ndarray,
     matrices: Sequence[np.ndarray],
     gram: np.ndarray,
-    scorer: BlockScorer,
+    scorer: Any,
     k: int,
     *,
     block_size: int | None = None,
@@ -220,7 +243,7 @@ def topk_scores(
         best_s: np.ndarray | None = None
         best_i: np.ndarray | None = None
         for start, _stop, scores in iter_block_scores(
-            queries[qs], matrices, gram, scorer, block_size=block_size
+            queries[qs], matrices, gram, _for_batch(scorer, qs), block_size=block_size
         ):
             undefined += _nan_to_floor(scores)
             s, i = _block_topk(scores, k)

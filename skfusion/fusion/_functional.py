@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .._gram import component_mean, global_weights_from_means, item_gram
+from .._gram import component_mean, global_weights_from_means
 from .._validation import check_unit_rows, row_sq_norms
-from ._engine import dense_scores, fused_cosine
+from ..catalog import Catalog
 from ._registry import get_strategy
-from .weighted import check_weights
 
 
 def _as_components(components: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -30,50 +30,85 @@ def _as_components(components: np.ndarray | Sequence[np.ndarray]) -> list[np.nda
     return mats
 
 
-def global_weights(components: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+def _catalog(components: np.ndarray | Sequence[np.ndarray], mask: Any = None) -> Catalog:
+    mats = _as_components(components)
+    names = [str(c) for c in range(len(mats))]
+    masks = None
+    if mask is not None:
+        m = np.asarray(mask)
+        if m.shape != (len(mats), mats[0].shape[0]) or m.dtype != np.bool_:
+            raise ValueError(
+                f"mask must be a boolean array of shape (C, N) = ({len(mats)}, "
+                f"{mats[0].shape[0]}), got dtype {m.dtype} and shape {m.shape}."
+            )
+        masks = {n: m[c] for c, n in enumerate(names)}
+    try:
+        return Catalog(dict(zip(names, mats, strict=True)), masks=masks)
+    except ValueError as exc:
+        # Name components as the caller passed them: components[1], not Component '1'.
+        raise ValueError(re.sub(r"[Cc]omponent '(\d+)'", r"components[\1]", str(exc))) from None
+
+
+def global_weights(
+    components: np.ndarray | Sequence[np.ndarray], *, mask: Any = None
+) -> np.ndarray:
     """Global weight ``G_c`` of each component: its mean pairwise cosine over all N² pairs.
 
-    Computed as ``‖(1/N) Σ_i e_ic‖²`` (DESIGN.md §2) in O(N·d), which equals
+    Computed as ``‖(1/N_c) Σ_i e_ic‖²`` (DESIGN.md §2) in O(N·d), which equals
     the mean of the N×N cosine matrix (diagonal included) for unit rows.
 
     Parameters
     ----------
     components : ndarray of shape (C, N, d) or sequence of C arrays (N, d)
         Unit-norm component embeddings.
+    mask : ndarray of bool of shape (C, N), optional
+        Which items have each component; the mean runs over those items.
 
     Returns
     -------
     ndarray of shape (C,), float64
     """
-    mats = _as_components(components)
-    return global_weights_from_means(np.stack([component_mean(E) for E in mats]))
+    if mask is None:
+        mats = _as_components(components)
+        return global_weights_from_means(np.stack([component_mean(E) for E in mats]))
+    return _catalog(components, mask).global_weights()
 
 
 def score(
     strategy: str,
     queries: np.ndarray,
     components: np.ndarray | Sequence[np.ndarray],
+    *,
+    mask: Any = None,
     **params: Any,
 ) -> np.ndarray:
-    """Score queries against items fused by a named strategy.
+    """Score queries against items with a named strategy.
 
     Parameters
     ----------
-    strategy : {"average", "weighted", "hybrid"}
-        A name from the strategy registry.
+    strategy : str
+        A name from the registry: ``"average"``, ``"weighted"``,
+        ``"hybrid"``, ``"combsum"``, ``"combmax"``, ``"combmnz"``, ``"rrf"``,
+        ``"calibrated"`` (see :data:`STRATEGIES`).
     queries : ndarray of shape (Q, d)
         Unit-norm query embeddings.
     components : ndarray of shape (C, N, d) or sequence of C arrays (N, d)
-        Unit-norm component embeddings of N items.
+        Unit-norm component embeddings of N items (rows of absent
+        components all zero or all NaN).
+    mask : ndarray of bool of shape (C, N), optional
+        Which items have each component (True = present); by default every
+        row that is not all-NaN is present.
     **params
-        Strategy parameters: ``weights`` (sequence of C) for ``"weighted"``,
-        ``negative`` (``"clamp"`` or ``"literal"``) for ``"hybrid"``.
+        The strategy's parameters, e.g. ``weights`` (sequence of C) for
+        ``"weighted"``, ``negative`` for ``"hybrid"``, ``k`` and ``depth``
+        for ``"rrf"``, ``normalization`` for the Comb* strategies.
 
     Returns
     -------
     ndarray of shape (Q, N), float32
-        ``cos(q, f_i)`` for every query and item; -inf where the fused vector
-        is zero.
+        Each strategy's scores; vector fusion gives ``cos(q, f_i)`` (-inf
+        where the fused vector is zero), candidate-list strategies (RRF,
+        CombMNZ) give 0 to items in no list.
     """
     spec = get_strategy(strategy)
     unknown = sorted(set(params) - set(spec.params))
@@ -84,23 +119,12 @@ def score(
     missing = [p for p in spec.required if p not in params]
     if missing:
         raise ValueError(f"Strategy {strategy!r} needs parameter(s) {missing}.")
-    mats = _as_components(components)
+    catalog = _catalog(components, mask)
     Q = np.ascontiguousarray(queries, dtype=np.float32)
-    if Q.ndim != 2 or Q.shape[1] != mats[0].shape[1]:
+    if Q.ndim != 2 or Q.shape[1] != catalog.dim:
         raise ValueError(
-            f"queries must be (Q, {mats[0].shape[1]}) to match the components, got {Q.shape}."
+            f"queries must be (Q, {catalog.dim}) to match the components, got {Q.shape}."
         )
     check_unit_rows(row_sq_norms(Q), what="queries")
-    gram = item_gram(mats)
-    for c in range(len(mats)):
-        check_unit_rows(gram[c, c], what=f"components[{c}]")
-    kwargs = dict(params)
-    if "weights" in kwargs:
-        kwargs["weights"] = check_weights(kwargs["weights"], [str(c) for c in range(len(mats))])
-    if spec.needs_global_weights:
-        kwargs["global_weights"] = global_weights(mats)
-
-    def scorer(S: np.ndarray, K: np.ndarray) -> np.ndarray:
-        return fused_cosine(S, K, spec.weights(S, **kwargs))
-
-    return dense_scores(Q, mats, gram, scorer)
+    estimator = spec.estimator(catalog, **spec.fixed, **params)
+    return estimator.fit().decision_function(Q)

@@ -3,47 +3,65 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np
-
-from .average import average_weights
-from .hybrid import hybrid_weights
-from .weighted import weighted_weights
-
-#: A weight function maps similarities (C, Q, B) and keyword parameters to
-#: normalised weights, (C,) when static or (C, Q, B) when query-aware.
-WeightFunction = Callable[..., np.ndarray]
+from ._base import BaseFusion
+from .average import AverageFusion, average_weights
+from .calibrated import CalibratedFusion, calibrated_scores
+from .hybrid import HybridFusion, hybrid_weights
+from .rank_fusion import RRFusion, rrf_scores
+from .score_fusion import (
+    CombMAXFusion,
+    CombMNZFusion,
+    CombSUMFusion,
+    combmax_scores,
+    combmnz_scores,
+    combsum_scores,
+)
+from .weighted import WeightedFusion, weighted_weights
 
 
 @dataclass(frozen=True)
 class Strategy:
-    """A named vector-fusion strategy.
+    """A named fusion strategy: its estimator and its pure scoring function.
 
     Attributes
     ----------
     name : str
-    weights : callable
-        ``weights(S, *, global_weights, **params) -> W``.
+    estimator : type
+        The :class:`BaseFusion` subclass implementing it.
+    function : callable
+        The pure function at its core (weights for vector fusion, a
+        combination of normalised similarities for score fusion, ranks for
+        rank fusion); documented with its formula and source.
     params : tuple of str
-        Keyword parameters the strategy accepts.
-    needs_global_weights : bool
-        Whether ``G_c`` must be computed from the catalog.
+        Keyword parameters accepted by the functional API.
     required : tuple of str
         Parameters without a default.
+    fixed : dict
+        Parameters the name implies (e.g. ``method``).
     """
 
     name: str
-    weights: WeightFunction
+    estimator: type[BaseFusion]
+    function: Callable[..., Any]
     params: tuple[str, ...]
-    needs_global_weights: bool
     required: tuple[str, ...] = ()
+    fixed: dict[str, Any] = field(default_factory=dict)
 
 
 STRATEGIES: dict[str, Strategy] = {
-    "average": Strategy("average", average_weights, (), False),
-    "weighted": Strategy("weighted", weighted_weights, ("weights",), False, ("weights",)),
-    "hybrid": Strategy("hybrid", hybrid_weights, ("negative",), True),
+    "average": Strategy("average", AverageFusion, average_weights, ()),
+    "weighted": Strategy("weighted", WeightedFusion, weighted_weights, ("weights",), ("weights",)),
+    "hybrid": Strategy("hybrid", HybridFusion, hybrid_weights, ("negative",)),
+    "combsum": Strategy("combsum", CombSUMFusion, combsum_scores, ("normalization", "weights")),
+    "combmax": Strategy("combmax", CombMAXFusion, combmax_scores, ("normalization", "weights")),
+    "combmnz": Strategy(
+        "combmnz", CombMNZFusion, combmnz_scores, ("normalization", "depth", "weights")
+    ),
+    "rrf": Strategy("rrf", RRFusion, rrf_scores, ("k", "depth", "weights")),
+    "calibrated": Strategy("calibrated", CalibratedFusion, calibrated_scores, ("weights",)),
 }
 
 

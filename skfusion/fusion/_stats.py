@@ -1,0 +1,161 @@
+"""Per-query statistics of component similarities over the catalog.
+
+Score fusion normalises each component's similarities ``s_ic = q·e_ic``
+over the catalog before combining them. Two kinds of statistics serve it:
+
+* moments — the mean and standard deviation of ``s_ic`` over the items that
+  have component c, exactly and without touching the items at query time:
+  ``μ_qc = q·m_c`` and ``σ²_qc = qᵀ M_c q − μ_qc²`` from the catalog's mean
+  vectors ``m_c`` and second moments ``M_c`` (:meth:`Catalog.second_moments`);
+* a scan — one blocked pass over the catalog giving each component's minimum,
+  maximum and top-``depth`` list per query (needed by min-max normalisation,
+  by rank fusion and by CombMNZ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..catalog import Catalog
+from ._engine import _MAX_QUERY_BATCH, _block_topk, iter_similarity_blocks
+
+#: Normalisations of a component's similarities over the catalog.
+NORMALIZATIONS = ("zscore", "minmax", "dbsf", "none")
+
+
+def similarity_moments(catalog: Catalog, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean and standard deviation of ``s_ic`` over the items having component c.
+
+    Returns
+    -------
+    mean, std : ndarray of shape (n_components, n_queries), float64
+    """
+    Q = np.asarray(queries, dtype=np.float64)
+    mu = catalog.means @ Q.T
+    second = np.einsum("qd,cde,qe->cq", Q, catalog.second_moments(), Q)
+    return mu, np.sqrt(np.maximum(second - mu * mu, 0.0))
+
+
+@dataclass
+class ComponentScan:
+    """One pass over the catalog, per component and query (items having the component only).
+
+    Attributes
+    ----------
+    minimum, maximum : ndarray of shape (C, Q), float32
+    top_scores : ndarray of shape (C, Q, depth), float32
+        Descending; -inf pads components present in fewer than ``depth`` items.
+    top_index : ndarray of shape (C, Q, depth), int64
+        Item positions; ties go to the lower position; -1 pads.
+    """
+
+    minimum: np.ndarray
+    maximum: np.ndarray
+    top_scores: np.ndarray
+    top_index: np.ndarray
+
+
+def _merge(
+    best: tuple[np.ndarray, np.ndarray] | None, new: tuple[np.ndarray, np.ndarray], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge two descending top-k lists; the first holds lower positions and wins ties."""
+    if best is None:
+        return new
+    cat_s = np.concatenate([best[0], new[0]], axis=1)
+    cat_i = np.concatenate([best[1], new[1]], axis=1)
+    order = np.argsort(-cat_s, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(cat_s, order, axis=1), np.take_along_axis(cat_i, order, axis=1)
+
+
+def scan_components(
+    catalog: Catalog, queries: np.ndarray, depth: int, *, block_size: int | None = None
+) -> ComponentScan:
+    """Minimum, maximum and top-``depth`` items of each component's similarities.
+
+    Parameters
+    ----------
+    catalog : Catalog
+    queries : ndarray of shape (Q, d), float32
+    depth : int
+        Length of the top lists (0 for none).
+    block_size : int, optional
+
+    Returns
+    -------
+    ComponentScan
+    """
+    mats = catalog.matrices()
+    mask = catalog.mask
+    C, n_items = mask.shape
+    Qn = queries.shape[0]
+    k = min(int(depth), n_items)
+    lo = np.empty((C, Qn), dtype=np.float32)
+    hi = np.empty((C, Qn), dtype=np.float32)
+    top_s = np.full((C, Qn, k), -np.inf, dtype=np.float32)
+    top_i = np.full((C, Qn, k), -1, dtype=np.int64)
+    for qstart in range(0, Qn, _MAX_QUERY_BATCH):
+        qs = slice(qstart, min(qstart + _MAX_QUERY_BATCH, Qn))
+        run_lo = np.full((C, qs.stop - qs.start), np.inf, dtype=np.float32)
+        run_hi = np.full((C, qs.stop - qs.start), -np.inf, dtype=np.float32)
+        best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * C
+        for start, stop, S in iter_similarity_blocks(queries[qs], mats, block_size=block_size):
+            present = mask[:, start:stop]
+            for c in range(C):
+                full = bool(present[c].all())
+                Sc = S[c] if full else np.where(present[c], S[c], np.float32(-np.inf))
+                run_hi[c] = np.maximum(run_hi[c], Sc.max(axis=1))
+                low = Sc if full else np.where(present[c], S[c], np.float32(np.inf))
+                run_lo[c] = np.minimum(run_lo[c], low.min(axis=1))
+                if k:
+                    s, i = _block_topk(Sc, min(k, stop - start))
+                    best[c] = _merge(best[c], (s, i + start), k)
+        lo[:, qs], hi[:, qs] = run_lo, run_hi
+        for c in range(C):
+            entry = best[c]
+            if entry is not None:
+                s, i = entry
+                i = np.where(np.isfinite(s), i, -1)
+                top_s[c, qs, : s.shape[1]], top_i[c, qs, : s.shape[1]] = s, i
+    return ComponentScan(minimum=lo, maximum=hi, top_scores=top_s, top_index=top_i)
+
+
+def normalization_coefficients(
+    normalization: str, catalog: Catalog, queries: np.ndarray, scan: ComponentScan | None
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(offset, scale, clip)`` so that the normalised similarity is ``(s − offset) / scale``.
+
+    ``"zscore"``: offset μ, scale σ. ``"dbsf"`` (distribution-based score
+    fusion): the limits μ ± 3σ map to 0 and 1 and values outside are clipped.
+    ``"minmax"``: the catalog minimum and maximum map to 0 and 1 (needs a
+    scan). ``"none"``: raw cosines. A zero spread gets scale 1 (the component
+    then carries no ranking information for that query).
+
+    Returns
+    -------
+    offset, scale : ndarray of shape (C, Q), float32
+    clip : bool
+        Whether to clip the normalised values to [0, 1].
+    """
+    C, Qn = catalog.n_components, queries.shape[0]
+    if normalization == "none":
+        return np.zeros((C, Qn), np.float32), np.ones((C, Qn), np.float32), False
+    if normalization == "minmax":
+        if scan is None:
+            raise ValueError("min-max normalisation needs a scan of the catalog.")
+        offset = scan.minimum.astype(np.float64)
+        scale = scan.maximum.astype(np.float64) - offset
+        clip = False
+    else:
+        mu, sd = similarity_moments(catalog, queries)
+        if normalization == "zscore":
+            offset, scale, clip = mu, sd, False
+        elif normalization == "dbsf":
+            offset, scale, clip = mu - 3.0 * sd, 6.0 * sd, True
+        else:
+            raise ValueError(
+                f"Unknown normalization {normalization!r}; valid ones are {list(NORMALIZATIONS)}."
+            )
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    return offset.astype(np.float32), scale.astype(np.float32), clip

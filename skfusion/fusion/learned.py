@@ -1,0 +1,323 @@
+"""Static per-component weights learned from judged queries (ListNet loss)."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import minimize
+from scipy.special import logsumexp, softmax
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+
+from ..catalog import Catalog
+from ..metrics import as_relevance, parse_metric
+from ..metrics._relevance import check_judged
+from ._base import BaseFusion
+from .weighted import WeightedFusion, weighted_weights
+
+#: Added to ``wᵀ K_i w`` inside the square root, so an item whose fused vector
+#: is zero under the current weights (its only present components weighted 0,
+#: or components that cancel) has the finite, smooth score 0 in the loss.
+_EPS = 1e-12
+
+#: Elements of a gathered (queries, candidates, dim) block of one component.
+_GATHER_ELEMENTS = 1 << 22
+
+
+def _objective(
+    theta: np.ndarray,
+    S: np.ndarray,
+    K: np.ndarray,
+    target: np.ndarray,
+    valid: np.ndarray,
+    temperature: float,
+    alpha: float,
+) -> tuple[float, np.ndarray]:
+    """ListNet loss of ``w = softmax(θ)`` on gathered candidates, and its gradient in θ.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (C,)
+    S : ndarray of shape (Q, M, C)
+        ``s_ic`` of each query's M candidates (0 for padding).
+    K : ndarray of shape (Q, M, C, C)
+        The candidates' Gram entries (0 for padding).
+    target : ndarray of shape (Q, M)
+        Target distribution over each query's candidates (gains / their sum).
+    valid : ndarray of shape (Q, M), bool
+        False for padding.
+    temperature, alpha : float
+
+    Returns
+    -------
+    loss : float
+        ``mean_q CE(target_q, softmax(z_q / T)) + alpha ||w - 1/C||²``.
+    grad : ndarray of shape (C,)
+    """
+    n_queries, _, C = S.shape
+    w = softmax(theta)
+    Kw = K @ w  # (Q, M, C)
+    den2 = Kw @ w + _EPS  # (Q, M)
+    r = np.sqrt(den2)
+    num = S @ w
+    z = num / r
+    logits = np.where(valid, z / temperature, -np.inf)
+    lse = logsumexp(logits, axis=1)  # (Q,)
+    loss_q = lse - np.sum(target * np.where(valid, logits, 0.0), axis=1)
+    p = np.exp(logits - lse[:, None])  # 0 for padding
+    # dL/dz for every candidate; padding has p = target = 0.
+    g_z = (p - target) / (temperature * n_queries)
+    # dz/dw = (s - z K w / r) / r
+    g_w = np.einsum("qm,qmc->c", g_z / r, S - (z / r)[:, :, None] * Kw)
+    dev = w - 1.0 / C
+    loss = float(loss_q.mean() + alpha * dev @ dev)
+    g_w = g_w + 2.0 * alpha * dev
+    grad = w * (g_w - w @ g_w)  # through the softmax
+    return loss, grad
+
+
+class LearnedFusion(BaseFusion):
+    """Static per-component weights learned on judged queries with a listwise loss.
+
+    Ranks like :class:`WeightedFusion`, ``score(q, i) = cos(q, Σ_c w_c e_ic)
+    = Σ_c w_c s_ic / sqrt(wᵀ K_i w)``, but the weights are fitted on judged
+    queries instead of given. ``w = softmax(θ)`` (non-negative, summing to 1)
+    minimises the ListNet top-one cross-entropy (Cao et al., 2007, "Learning
+    to rank: from pairwise approach to listwise approach", ICML) plus a pull
+    toward equal weights::
+
+        L(w) = mean_q [ -Σ_{i∈J_q} t_qi log softmax_{J_q}(z_qi / T) ] + α ||w − 1/C||²
+
+    with ``z_qi = Σ_c w_c s_ic / sqrt(wᵀ K_i w + ε)`` the fused cosine, the
+    target ``t_qi = g_qi / Σ_j g_qj`` proportional to the judged gains, and
+    ``J_q`` the candidate set of query q: its relevant items plus the
+    ``n_negatives`` highest-scoring non-relevant items under **equal
+    weights** (hard negatives, found once with the blocked engine before
+    optimising, so the objective is fixed and smooth). Hard negatives are the
+    items that compete with the relevant ones near the top of the ranking,
+    which is what nDCG@10 measures; random negatives would mostly be easy
+    and contribute almost no gradient at a low temperature.
+
+    The objective is minimised by L-BFGS-B with its analytic gradient, in
+    float64 on the gathered candidates only (``s_ic`` and ``catalog.gram`` for
+    at most ``n_queries × (relevant + n_negatives)`` items, never the whole
+    catalog). ``ε = 1e-12`` keeps the loss finite and smooth for an item whose
+    fused vector is zero under some weights (its only present components
+    weighted 0, in a catalog with missing components): it scores 0 in the
+    loss. After fitting, the engine ranks such an item last (-inf, with an
+    ``UndefinedScoreWarning``), as for any strategy.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The items to rank; shared, never copied, by ``clone``.
+    alpha : float, default=1.0
+        Strength of the ``α ||w − 1/C||²`` penalty: 0 leaves the weights
+        free, a large value keeps them at ``1/C`` (average fusion). Tune it
+        with ``GridSearchCV``.
+    temperature : float, default=0.05
+        T in ``softmax(z / T)``; cosines differ by hundredths, so a small T
+        makes the model distribution sharp enough to rank.
+    n_negatives : int, default=100
+        Hard negatives per query.
+    max_iter : int, default=200
+        Iterations of L-BFGS-B; a ``ConvergenceWarning`` is raised if it
+        stops without converging.
+    random_state : int, RandomState instance or None, default=None
+        Seeds a tiny jitter (standard deviation 1e-3) of the starting point
+        ``θ = 0`` (equal weights). The objective is not convex in θ, and when
+        components are interchangeable equal weights are a stationary point
+        the optimiser would not leave; pass an int for reproducible fits.
+    block_size : int, optional
+        Items per scoring block.
+    scoring : str, default="ndcg@10"
+        Metric of :meth:`score` (what ``GridSearchCV`` optimises by
+        default; see :func:`skfusion.metrics.parse_metric`).
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        The learned weights, non-negative, summing to 1.
+    global_weights_ : ndarray of shape (n_components,)
+        Same as ``weights_`` (the static weights the engine ranks with).
+    n_iter_ : int
+        L-BFGS-B iterations run.
+    loss_ : float
+        The final value of the regularised objective.
+    n_features_in_ : int
+    component_names_ : tuple of str
+    n_items_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfusion import Catalog
+    >>> from skfusion.fusion.learned import LearnedFusion
+    >>> rng = np.random.default_rng(0)
+    >>> good = rng.standard_normal((50, 8))
+    >>> cat = Catalog.from_arrays(
+    ...     {"good": good, "noise": rng.standard_normal((50, 8))}, normalize=True
+    ... )
+    >>> X = good[:20] + 0.3 * rng.standard_normal((20, 8))
+    >>> X /= np.linalg.norm(X, axis=1, keepdims=True)
+    >>> est = LearnedFusion(cat, alpha=0.01, random_state=0).fit(X, np.arange(20))
+    >>> bool(est.weights_[0] > 0.8)
+    True
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        **BaseFusion._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "n_negatives": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        *,
+        alpha: float = 1.0,
+        temperature: float = 0.05,
+        n_negatives: int = 100,
+        max_iter: int = 200,
+        random_state: Any = None,
+        block_size: int | None = None,
+        scoring: str = "ndcg@10",
+    ):
+        super().__init__(catalog, block_size=block_size, scoring=scoring)
+        self.alpha = alpha
+        self.temperature = temperature
+        self.n_negatives = n_negatives
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any = None, y: Any = None) -> LearnedFusion:
+        """Learn the component weights from judged queries.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, dim)
+            Unit-norm query embeddings.
+        y : array-like of shape (n_queries,) or (n_queries, n_items), or sparse
+            The index of the relevant item per query, or a (sparse) graded
+            relevance matrix; every query needs a relevant item.
+
+        Returns
+        -------
+        self
+        """
+        catalog = self._checked_catalog()
+        parse_metric(self.scoring)
+        if X is None or y is None:
+            raise ValueError(
+                "LearnedFusion learns its weights from judged queries: call fit(X, y) with "
+                "query embeddings X and judgments y (the relevant item per query or a graded "
+                "(n_queries, n_items) matrix)."
+            )
+        for name in ("weights_", "global_weights_", "n_iter_", "loss_"):
+            self.__dict__.pop(name, None)  # a failed refit leaves no stale weights
+        self.n_features_in_ = catalog.dim
+        self.component_names_ = catalog.names
+        self.n_items_ = catalog.n_items
+        try:
+            Xv = self._validate_queries(X)
+            rel = as_relevance(y, Xv.shape[0], catalog.n_items)
+            check_judged(rel)
+        except ValueError:
+            for name in ("n_features_in_", "component_names_", "n_items_"):
+                delattr(self, name)  # not fitted: check_is_fitted must say so
+            raise
+
+        S, K, target, valid = self._candidates(catalog, Xv, rel)
+        C = catalog.n_components
+        rng = check_random_state(self.random_state)
+        theta0 = rng.normal(scale=1e-3, size=C)
+        args = (S, K, target, valid, float(self.temperature), float(self.alpha))
+        res = minimize(
+            _objective,
+            theta0,
+            args=args,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": int(self.max_iter)},
+        )
+        if res.status == 1:
+            warnings.warn(
+                f"LearnedFusion: L-BFGS-B stopped after max_iter={self.max_iter} iterations "
+                "without converging; increase max_iter or alpha.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self.weights_ = softmax(res.x)
+        self.global_weights_ = self.weights_
+        self.n_iter_ = int(res.nit)
+        self.loss_ = float(res.fun)
+        return self
+
+    def _candidates(
+        self, catalog: Catalog, X: np.ndarray, rel: sp.csr_matrix
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each query's relevant items and hard negatives, gathered in float64.
+
+        Returns ``S`` (Q, M, C), ``K`` (Q, M, C, C), ``target`` (Q, M) and
+        ``valid`` (Q, M); relevant items come first in each row, then the
+        negatives, then padding.
+        """
+        n_queries, n_items = rel.shape
+        counts = np.diff(rel.indptr)
+        n_rel = int(counts.max())
+        # Hard negatives: the top items under equal weights, minus the relevant ones.
+        depth = min(n_items, self.n_negatives + n_rel)
+        equal = WeightedFusion(catalog, block_size=self.block_size).fit()
+        top = equal.kneighbors(X, n_neighbors=depth, return_distance=False)
+        assert isinstance(top, np.ndarray)
+        rows = np.repeat(np.arange(n_queries, dtype=np.int64), counts)
+        rel_keys = rows * n_items + rel.indices
+        top_keys = np.arange(n_queries, dtype=np.int64)[:, None] * n_items + top
+        is_rel = np.isin(top_keys, rel_keys)
+        order = np.argsort(is_rel, axis=1, kind="stable")[:, : self.n_negatives]
+        negatives = np.take_along_axis(top, order, axis=1)
+        neg_valid = ~np.take_along_axis(is_rel, order, axis=1)
+
+        width = n_rel + negatives.shape[1]
+        idx = np.zeros((n_queries, width), dtype=np.int64)
+        valid = np.zeros((n_queries, width), dtype=bool)
+        gains = np.zeros((n_queries, width))
+        slot = np.arange(rel.nnz) - np.repeat(rel.indptr[:-1], counts)
+        idx[rows, slot] = rel.indices
+        valid[rows, slot] = True
+        gains[rows, slot] = rel.data
+        idx[:, n_rel:] = np.where(neg_valid, negatives, 0)
+        valid[:, n_rel:] = neg_valid
+        target = gains / gains.sum(axis=1, keepdims=True)
+
+        C = catalog.n_components
+        S = np.zeros((n_queries, width, C))
+        step = max(1, _GATHER_ELEMENTS // max(1, width * catalog.dim))
+        for c, E in enumerate(catalog.matrices()):
+            for a in range(0, n_queries, step):
+                block = np.asarray(E[idx[a : a + step]], dtype=np.float64)  # (q, M, d)
+                S[a : a + step, :, c] = np.einsum(
+                    "qd,qmd->qm", X[a : a + step].astype(np.float64), block
+                )
+        K = np.moveaxis(np.asarray(catalog.gram[:, :, idx], dtype=np.float64), (0, 1), (2, 3))
+        S[~valid] = 0.0
+        K[~valid] = 0.0
+        return S, K, target, valid
+
+    def _weights(self, S: np.ndarray) -> np.ndarray:
+        return weighted_weights(S, weights=self.global_weights_)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
