@@ -33,6 +33,7 @@ __all__ = [
     "EncodedArray",
     "HybridFusion",
     "LearnedFusion",
+    "MixtureEncoder",
     "RRFusion",
     "TextEncoder",
     "WeightedFusion",
@@ -42,7 +43,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     # Encoders import torch and transformers; load them only when asked for.
-    if name in ("ClipEncoder", "TextEncoder"):
+    if name in ("ClipEncoder", "MixtureEncoder", "TextEncoder"):
         from . import encoders
 
         return getattr(encoders, name)

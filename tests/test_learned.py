@@ -35,7 +35,7 @@ def _random_problem(seed: int, *, missing: bool = False):
     y[np.arange(7), rng.integers(0, 30, 7)] += 1
     est = LearnedFusion(cat, n_negatives=10)
     est.n_features_in_ = cat.dim
-    return cat, est._candidates(cat, X, as_relevance(y, 7, 30))
+    return cat, est._candidates(cat, X, as_relevance(y, 7, 30), [np.full(cat.n_components, 0.5)])
 
 
 def _numeric_grad(f, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -82,7 +82,9 @@ def test_loss_matches_hand_computation_and_optimum_is_component_0() -> None:
     assert est.weights_[0] > 0.99
     z0 = 1 / np.sqrt(2)  # equal weights
     expected = np.log(np.exp(z0 / T) + 1.0) - z0 / T
-    S, K, target, valid = est._candidates(cat, X.astype(np.float32), sp.csr_matrix([[1.0, 0]]))
+    S, K, target, valid = est._candidates(
+        cat, X.astype(np.float32), sp.csr_matrix([[1.0, 0]]), [np.full(cat.n_components, 0.5)]
+    )
     loss, _ = _objective(np.zeros(2), S, K, target, valid, T, 0.0)
     assert loss == pytest.approx(expected, rel=1e-6)
     assert est.loss_ < expected - 0.08  # the optimum, z = 1, gives log(e + 1) - 1
@@ -222,7 +224,7 @@ def test_max_iter_warns(grouped) -> None:
     cat, X, y, _, train = grouped
     with pytest.warns(ConvergenceWarning, match="max_iter=1"):
         est = LearnedFusion(cat, alpha=0.0, max_iter=1, random_state=0).fit(X[train], y[train])
-    assert est.n_iter_ == 1
+    assert est.n_iter_ == est.n_rounds  # one iteration in each round
 
 
 def test_candidates_are_relevant_items_then_hard_negatives(grouped) -> None:
@@ -230,7 +232,7 @@ def test_candidates_are_relevant_items_then_hard_negatives(grouped) -> None:
     est = LearnedFusion(cat, n_negatives=5)
     est.n_features_in_ = cat.dim
     rel = sp.csr_matrix(y[:6])
-    S, K, target, valid = est._candidates(cat, X[:6], rel)
+    S, K, target, valid = est._candidates(cat, X[:6], rel, [np.full(cat.n_components, 0.5)])
     assert S.shape == (6, 2 + 5, 2)
     assert K.shape == (6, 7, 2, 2)
     np.testing.assert_allclose(target.sum(axis=1), 1.0)

@@ -96,13 +96,21 @@ class LearnedFusion(BaseFusion):
 
     with ``z_qi = Σ_c w_c s_ic / sqrt(wᵀ K_i w + ε)`` the fused cosine, the
     target ``t_qi = g_qi / Σ_j g_qj`` proportional to the judged gains, and
-    ``J_q`` the candidate set of query q: its relevant items plus the
-    ``n_negatives`` highest-scoring non-relevant items under **equal
-    weights** (hard negatives, found once with the blocked engine before
-    optimising, so the objective is fixed and smooth). Hard negatives are the
-    items that compete with the relevant ones near the top of the ranking,
-    which is what nDCG@10 measures; random negatives would mostly be easy
-    and contribute almost no gradient at a low temperature.
+    ``J_q`` the candidate set of query q: its relevant items plus hard
+    negatives — the ``n_negatives`` highest-scoring non-relevant items,
+    mined with the blocked engine under equal weights in the first round and
+    under each round's fitted weights in the next ones (``n_rounds``; the
+    sets are united and the fit restarts from the previous weights). Hard
+    negatives are the items that compete with the relevant ones near the top
+    of the ranking, which is what nDCG@10 measures; random negatives would
+    mostly be easy and contribute almost no gradient at a low temperature.
+    Re-mining helps: with negatives from equal weights only, items that equal
+    weights rank low can rise under the fitted weights without ever having
+    been in the loss; each round adds them. Measured on Cranfield (MiniLM,
+    even queries to fit, odd ones held out, alpha=0): held-out nDCG@10 0.346
+    with one round, 0.359 with three — still below good fixed weights
+    (0.395): the listwise surrogate gives the authors field about 0.45 of
+    the weight. Within a round the objective is fixed and smooth.
 
     The objective is minimised by L-BFGS-B with its analytic gradient, in
     float64 on the gathered candidates only (``s_ic`` and ``catalog.gram`` for
@@ -125,7 +133,9 @@ class LearnedFusion(BaseFusion):
         T in ``softmax(z / T)``; cosines differ by hundredths, so a small T
         makes the model distribution sharp enough to rank.
     n_negatives : int, default=100
-        Hard negatives per query.
+        Hard negatives per query and round.
+    n_rounds : int, default=3
+        Rounds of negative mining and fitting.
     max_iter : int, default=200
         Iterations of L-BFGS-B; a ``ConvergenceWarning`` is raised if it
         stops without converging.
@@ -147,7 +157,7 @@ class LearnedFusion(BaseFusion):
     global_weights_ : ndarray of shape (n_components,)
         Same as ``weights_`` (the static weights the engine ranks with).
     n_iter_ : int
-        L-BFGS-B iterations run.
+        L-BFGS-B iterations run, over all rounds.
     loss_ : float
         The final value of the regularised objective.
     n_features_in_ : int
@@ -176,6 +186,7 @@ class LearnedFusion(BaseFusion):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
+        "n_rounds": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
@@ -187,6 +198,7 @@ class LearnedFusion(BaseFusion):
         alpha: float = 1.0,
         temperature: float = 0.05,
         n_negatives: int = 100,
+        n_rounds: int = 3,
         max_iter: int = 200,
         random_state: Any = None,
         block_size: int | None = None,
@@ -196,6 +208,7 @@ class LearnedFusion(BaseFusion):
         self.alpha = alpha
         self.temperature = temperature
         self.n_negatives = n_negatives
+        self.n_rounds = n_rounds
         self.max_iter = max_iter
         self.random_state = random_state
 
@@ -237,20 +250,27 @@ class LearnedFusion(BaseFusion):
                 delattr(self, name)  # not fitted: check_is_fitted must say so
             raise
 
-        S, K, target, valid = self._candidates(catalog, Xv, rel)
         C = catalog.n_components
         rng = check_random_state(self.random_state)
-        theta0 = rng.normal(scale=1e-3, size=C)
-        args = (S, K, target, valid, float(self.temperature), float(self.alpha))
-        res = minimize(
-            _objective,
-            theta0,
-            args=args,
-            jac=True,
-            method="L-BFGS-B",
-            options={"maxiter": int(self.max_iter)},
-        )
-        if res.status == 1:
+        theta = rng.normal(scale=1e-3, size=C)
+        mined = [np.full(C, 1.0 / C)]
+        n_iter, stopped = 0, False
+        for _ in range(int(self.n_rounds)):
+            S, K, target, valid = self._candidates(catalog, Xv, rel, mined)
+            args = (S, K, target, valid, float(self.temperature), float(self.alpha))
+            res = minimize(
+                _objective,
+                theta,
+                args=args,
+                jac=True,
+                method="L-BFGS-B",
+                options={"maxiter": int(self.max_iter)},
+            )
+            theta = res.x
+            n_iter += int(res.nit)
+            stopped = stopped or res.status == 1
+            mined.append(softmax(theta))
+        if stopped:
             warnings.warn(
                 f"LearnedFusion: L-BFGS-B stopped after max_iter={self.max_iter} iterations "
                 "without converging; increase max_iter or alpha.",
@@ -259,14 +279,17 @@ class LearnedFusion(BaseFusion):
             )
         self.weights_ = softmax(res.x)
         self.global_weights_ = self.weights_
-        self.n_iter_ = int(res.nit)
+        self.n_iter_ = n_iter
         self.loss_ = float(res.fun)
         return self
 
     def _candidates(
-        self, catalog: Catalog, X: np.ndarray, rel: sp.csr_matrix
+        self, catalog: Catalog, X: np.ndarray, rel: sp.csr_matrix, mined: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Each query's relevant items and hard negatives, gathered in float64.
+
+        The negatives are the union of the top non-relevant items under each
+        weight vector in ``mined`` (equal weights, then each round's fit).
 
         Returns ``S`` (Q, M, C), ``K`` (Q, M, C, C), ``target`` (Q, M) and
         ``valid`` (Q, M); relevant items come first in each row, then the
@@ -275,18 +298,35 @@ class LearnedFusion(BaseFusion):
         n_queries, n_items = rel.shape
         counts = np.diff(rel.indptr)
         n_rel = int(counts.max())
-        # Hard negatives: the top items under equal weights, minus the relevant ones.
+        # Hard negatives: the top items under each mined weight vector, minus the relevant ones.
         depth = min(n_items, self.n_negatives + n_rel)
-        equal = WeightedFusion(catalog, block_size=self.block_size).fit()
-        top = equal.kneighbors(X, n_neighbors=depth, return_distance=False)
-        assert isinstance(top, np.ndarray)
         rows = np.repeat(np.arange(n_queries, dtype=np.int64), counts)
         rel_keys = rows * n_items + rel.indices
-        top_keys = np.arange(n_queries, dtype=np.int64)[:, None] * n_items + top
-        is_rel = np.isin(top_keys, rel_keys)
-        order = np.argsort(is_rel, axis=1, kind="stable")[:, : self.n_negatives]
-        negatives = np.take_along_axis(top, order, axis=1)
-        neg_valid = ~np.take_along_axis(is_rel, order, axis=1)
+        lists = []
+        for w in mined:
+            est = WeightedFusion(catalog, weights=w.tolist(), block_size=self.block_size).fit()
+            top = est.kneighbors(X, n_neighbors=depth, return_distance=False)
+            assert isinstance(top, np.ndarray)
+            top_keys = np.arange(n_queries, dtype=np.int64)[:, None] * n_items + top
+            is_rel = np.isin(top_keys, rel_keys)
+            order = np.argsort(is_rel, axis=1, kind="stable")[:, : self.n_negatives]
+            lists.append(
+                np.where(
+                    np.take_along_axis(~is_rel, order, axis=1),
+                    np.take_along_axis(top, order, axis=1),
+                    -1,
+                )
+            )
+        merged = np.concatenate(lists, axis=1)
+        width_neg = max(1, max(len(np.unique(r[r >= 0])) for r in merged))
+        negatives = np.zeros((n_queries, width_neg), dtype=np.int64)
+        neg_valid = np.zeros((n_queries, width_neg), dtype=bool)
+        for q, r in enumerate(merged):
+            _, first = np.unique(r, return_index=True)
+            keep = r[np.sort(first)]
+            keep = keep[keep >= 0]
+            negatives[q, : keep.size] = keep
+            neg_valid[q, : keep.size] = True
 
         width = n_rel + negatives.shape[1]
         idx = np.zeros((n_queries, width), dtype=np.int64)

@@ -1,0 +1,109 @@
+"""Speed of every fusion strategy against the floor of reading the embeddings once.
+
+For a catalog of N items × 3 components × 512 dimensions and 16 queries, it
+times top-10 retrieval (``kneighbors``) of each strategy and the three bare
+matrix products ``Q @ E_c.T`` on the same arrays (the floor: every exact
+strategy must compute them), and prints the ratio. The issue's target is
+≤ 3× for every new strategy at N = 1,000,000.
+
+Usage::
+
+    python benchmarks/bench_strategies_speed.py            # N = 1,000,000
+    python benchmarks/bench_strategies_speed.py --quick    # N = 100,000
+
+Best of ``--repeat`` runs each. Timing asserts never go in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from skfusion import (
+    AverageFusion,
+    CalibratedFusion,
+    Catalog,
+    CombMAXFusion,
+    CombMNZFusion,
+    CombSUMFusion,
+    HybridFusion,
+    RRFusion,
+    WeightedFusion,
+)
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def unit_matrix(rng: np.random.Generator, n: int, d: int, offset: np.ndarray) -> np.ndarray:
+    E = rng.standard_normal((n, d), dtype=np.float32)
+    for s in range(0, n, 65536):
+        block = E[s : s + 65536]
+        block += offset
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+    return E
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 100,000")
+    parser.add_argument("--n", type=int, default=None)
+    parser.add_argument("--queries", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    n = args.n or (100_000 if args.quick else 1_000_000)
+    d = 512
+    rng = np.random.default_rng(0)
+    comps = {
+        name: unit_matrix(rng, n, d, rng.standard_normal(d).astype(np.float32) * 0.05 * (c + 1))
+        for c, name in enumerate(("title", "description", "image"))
+    }
+    t0 = time.perf_counter()
+    catalog = Catalog.from_arrays(comps)
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    catalog.second_moments()
+    moments = time.perf_counter() - t0
+    del comps
+    q = unit_matrix(rng, args.queries, d, np.zeros(d, np.float32))
+    mats = catalog.matrices()
+
+    def floor() -> None:
+        for E in mats:
+            q @ E.T
+
+    t_floor = best_of(floor, args.repeat)
+    print(f"N = {n:,} items × 3 components × {d}, {args.queries} queries, top-10")
+    print(f"catalog build {build:.1f} s; second moments (once, cached) {moments:.1f} s")
+    print(f"floor: 3 bare products Q @ E_c.T       {t_floor:8.3f} s")
+    strategies = {
+        "average": AverageFusion(catalog),
+        "weighted": WeightedFusion(catalog, weights=[0.5, 0.3, 0.2]),
+        "hybrid": HybridFusion(catalog),
+        "combsum (zscore)": CombSUMFusion(catalog),
+        "combsum (dbsf)": CombSUMFusion(catalog, normalization="dbsf"),
+        "combsum (minmax)": CombSUMFusion(catalog, normalization="minmax"),
+        "combmax (zscore)": CombMAXFusion(catalog),
+        "combmnz (minmax, depth 100)": CombMNZFusion(catalog),
+        "rrf (k 60, depth 100)": RRFusion(catalog),
+        "calibrated": CalibratedFusion(catalog),
+    }
+    for name, est in strategies.items():
+        est.fit()
+        t = best_of(lambda est=est: est.kneighbors(q, n_neighbors=10), args.repeat)
+        print(f"{name:<38} {t:8.3f} s  {t / t_floor:5.2f}× floor")
+
+
+if __name__ == "__main__":
+    main()
