@@ -73,7 +73,7 @@ def main() -> None:
     catalog = Catalog.from_arrays(comps)
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
-    catalog.second_moments()
+    catalog.covariances()
     moments = time.perf_counter() - t0
     del comps
     q = unit_matrix(rng, args.queries, d, np.zeros(d, np.float32))
@@ -85,7 +85,7 @@ def main() -> None:
 
     t_floor = best_of(floor, args.repeat)
     print(f"N = {n:,} items × 3 components × {d}, {args.queries} queries, top-10")
-    print(f"catalog build {build:.1f} s; second moments (once, cached) {moments:.1f} s")
+    print(f"catalog build {build:.1f} s; covariances (once, cached) {moments:.1f} s")
     print(f"floor: 3 bare products Q @ E_c.T       {t_floor:8.3f} s")
     strategies = {
         "average": AverageFusion(catalog),

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._arrays import encoder_id_of
-from ._gram import component_mean, component_second_moment, global_weights_from_means, item_gram
+from ._gram import component_covariance, component_mean, global_weights_from_means, item_gram
 from ._validation import REDUCTION_BLOCK, as_label, check_unit_rows
 
 __all__ = ["Catalog"]
@@ -305,6 +305,7 @@ class Catalog:
         self._mask = _readonly(mask)
         self._moments: np.ndarray | None = None
         self._encoder_ids = enc
+        self._errors: list[dict[str, Any]] = []
 
     @classmethod
     def from_arrays(
@@ -347,8 +348,20 @@ class Catalog:
         encoders: Mapping[str, Any],
         *,
         id_column: str | None = "id",
+        on_error: Literal["raise", "skip"] = "raise",
     ) -> Catalog:
         """Embed the columns of a DataFrame, one encoder per component.
+
+        Every cell is checked before encoding: a missing value (None, NaN,
+        ``pd.NA``), an empty or whitespace-only string and ``bytes`` that are
+        not valid UTF-8 are rejected (valid UTF-8 ``bytes`` are decoded to
+        ``str``). An item whose id repeats an earlier row's is rejected; the
+        first row keeps the id. Encoders then report items they cannot
+        embed (an image that cannot be read, downloaded or decoded, a value
+        of the wrong type): encoders with a ``transform_partial`` method
+        (:class:`~skfusion.encoders.ClipEncoder`) report them directly;
+        for other encoders a failed ``transform`` is retried item by item to
+        find the culprits.
 
         Parameters
         ----------
@@ -362,42 +375,133 @@ class Catalog:
             column values to an (n, dim) array.
         id_column : str or None, default="id"
             The column holding item ids; None uses the row positions.
+        on_error : {"raise", "skip"}, default="raise"
+            ``"raise"``: the first rejected item raises
+            :class:`~skfusion._build.CatalogBuildError` (a ``ValueError``)
+            naming the item id, the component and the reason. ``"skip"``:
+            rejected items are left out of every component (the catalog's
+            rows stay aligned) and listed in ``errors_``. A whole item is
+            dropped even when only one of its components failed; keeping it
+            with that component masked (``missing="mask"``-style handling,
+            see ``masks=``) is a possible future option.
 
         Returns
         -------
         Catalog
+            With ``errors_``: one row per rejection (``id``, ``component``,
+            ``reason``; ``component`` is None for a duplicated id), empty
+            when nothing was rejected.
 
         Raises
         ------
         ValueError
-            A missing column or a missing value (naming the item id).
+            A missing column (under either policy), a rejected item under
+            ``on_error="raise"``, or every item rejected.
         """
-        if not hasattr(frame, "columns"):
-            raise TypeError(f"from_frame expects a pandas DataFrame, got {type(frame).__name__}.")
-        if not encoders:
-            raise ValueError("from_frame needs at least one component encoder.")
-        if id_column is not None and id_column not in frame.columns:
-            raise ValueError(
-                f"id_column {id_column!r} is not a column; columns are {list(frame.columns)}."
-            )
-        ids = frame[id_column].to_numpy() if id_column is not None else np.arange(len(frame))
-        arrays: dict[str, np.ndarray] = {}
-        for name, spec in encoders.items():
-            column, encoder = spec if isinstance(spec, tuple) else (name, spec)
-            if column not in frame.columns:
-                raise ValueError(
-                    f"Component {name!r} reads column {column!r}, which is not in the frame; "
-                    f"columns are {list(frame.columns)}."
-                )
-            values = frame[column].tolist()
-            for row, value in enumerate(values):
-                if value is None or (isinstance(value, float) and np.isnan(value)):
-                    raise ValueError(
-                        f"Component {name!r} (column {column!r}) is missing for item "
-                        f"{as_label(ids[row])!r} (row {row})."
-                    )
-            arrays[name] = encoder.transform(values)
-        return cls(arrays, ids)
+        from . import _build
+
+        policy = _build.check_policy(on_error)
+        prepared = _build.prepare(frame, encoders, id_column, policy)
+        encoded = _build.encode_rows(prepared, np.arange(len(prepared.ids)), policy)
+        rejected = [*prepared.rejected, *encoded.rejected]
+        _build.check_not_empty(prepared, rejected, encoded.rows.shape[0])
+        arrays = {name: encoded.arrays[name] for name in encoded.arrays}
+        catalog = cls(arrays, prepared.ids[encoded.rows], encoder_ids=encoded.encoder_ids)
+        catalog._errors = _build.error_records(prepared, rejected)
+        return catalog
+
+    @classmethod
+    def build(
+        cls,
+        frame: Any,
+        encoders: Mapping[str, Any],
+        path: str | os.PathLike[str],
+        *,
+        id_column: str | None = "id",
+        on_error: Literal["raise", "skip"] = "raise",
+        shard_size: int = 1024,
+        resume: bool = True,
+    ) -> Catalog:
+        """Embed a DataFrame into a catalog on disk, resumably and atomically.
+
+        Like :meth:`from_frame`, but the rows are encoded in shards of
+        ``shard_size`` rows; each finished shard (embeddings, row ids and
+        rejections) is written atomically to ``path/.shards/``. Run again
+        with the same inputs after a crash or a kill, the build skips the
+        finished shards. At the end the catalog is assembled, written to
+        ``path`` with :meth:`save` (atomically; the shards are removed) and
+        loaded back. Running it once more with the same inputs returns the
+        finished catalog without encoding anything.
+
+        ``path/.shards/fingerprint.json`` records a SHA-256 of the inputs
+        (ids, the contents of the encoded columns, each encoder's class,
+        parameters and model fingerprint, ``on_error`` and ``shard_size``);
+        resuming with different inputs raises. Images named by a path are
+        identified by the path, not the file's bytes.
+
+        Parameters
+        ----------
+        frame, encoders, id_column, on_error
+            As for :meth:`from_frame`.
+        path : path-like
+            The catalog directory to create.
+        shard_size : int, default=1024
+            Rows per shard.
+        resume : bool, default=True
+            Reuse the finished shards (or the finished catalog) of an
+            earlier run with the same inputs. False discards any earlier
+            progress, and replaces a catalog already at ``path``.
+
+        Returns
+        -------
+        Catalog
+            ``Catalog.load(path)``, with ``errors_``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`from_frame`; resuming a build of different inputs.
+        FileExistsError
+            ``path`` holds something else than this build (another catalog
+            when ``resume``, or unrelated files).
+        """
+        from . import _build
+
+        policy = _build.check_policy(on_error)
+        if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+            raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}.")
+        root = Path(path)
+        prepared = _build.prepare(frame, encoders, id_column, policy)
+        fp = _build.fingerprint(prepared, frame, policy, shard_size)
+        shards = _build.start_shards(root, fp, bool(resume))
+        if shards is None:
+            return cls.load(root)
+        n = len(prepared.ids)
+        parts: list[_build.Encoded] = []
+        for k, start in enumerate(range(0, n, shard_size)):
+            part = _build.read_shard(shards, k, fp, prepared)
+            if part is None:
+                rows = np.arange(start, min(start + shard_size, n))
+                part = _build.encode_rows(prepared, rows, policy)
+                _build.write_shard(shards, k, fp, prepared, part)
+            parts.append(part)
+        rejected = [r for part in parts for r in part.rejected]
+        rejected = [*prepared.rejected, *rejected]
+        kept = [part for part in parts if part.rows.size]
+        _build.check_not_empty(prepared, rejected, sum(p.rows.shape[0] for p in kept))
+        arrays = {
+            spec.name: np.concatenate([p.arrays[spec.name] for p in kept])
+            for spec in prepared.specs
+        }
+        encoder_ids: dict[str, str | None] = {}
+        for spec in prepared.specs:
+            found = [p.encoder_ids.get(spec.name) for p in kept]
+            encoder_ids[spec.name] = next((e for e in found if e is not None), None)
+        rows = np.concatenate([p.rows for p in kept])
+        catalog = cls(arrays, prepared.ids[rows], encoder_ids=encoder_ids)
+        catalog._errors = _build.error_records(prepared, rejected)
+        catalog._write(root, overwrite=True, extra=_build.build_info(fp))
+        return cls.load(root)
 
     # -- sharing ----------------------------------------------------------------------
     def __sklearn_clone__(self) -> Catalog:
@@ -451,6 +555,19 @@ class Catalog:
         return dict(self._encoder_ids)
 
     @property
+    def errors_(self) -> Any:
+        """Items rejected while building: a DataFrame with ``id``, ``component``, ``reason``.
+
+        Filled by :meth:`from_frame` and :meth:`build` with ``on_error="skip"``
+        and kept by :meth:`save` / :meth:`load`; empty (with those columns)
+        otherwise. Requires pandas.
+        """
+        import pandas as pd
+
+        records = getattr(self, "_errors", [])
+        return pd.DataFrame.from_records(records, columns=["id", "component", "reason"])
+
+    @property
     def n_items(self) -> int:
         return int(self._ids.shape[0])
 
@@ -478,25 +595,24 @@ class Catalog:
         """
         return global_weights_from_means(self._means)
 
-    def second_moments(self) -> np.ndarray:
-        """``M_c = (1/N_c) Σ_i e_ic e_icᵀ`` over the items that have component c.
+    def covariances(self) -> np.ndarray:
+        """``Σ_c = (1/N_c) Σ_i (e_ic − m_c)(e_ic − m_c)ᵀ`` over the items that have component c.
 
         With the means this gives the exact mean and variance of any query's
-        similarities over the catalog, ``μ = q·m_c`` and ``σ² = qᵀ M_c q − μ²``,
+        similarities over the catalog, ``μ = q·m_c`` and ``σ² = qᵀ Σ_c q``,
         without a pass over the items at query time. Computed on first use
-        (one ``Eᵀ E`` product per component) and kept.
+        (one centred ``Eᵀ E`` product per component) and kept.
 
         Returns
         -------
         ndarray of shape (n_components, dim, dim), float64, read-only
         """
         if self._moments is None:
-            counts = self._mask.sum(axis=1)
             self._moments = _readonly(
                 np.stack(
                     [
-                        component_second_moment(E, int(k))
-                        for E, k in zip(self.matrices(), counts, strict=True)
+                        component_covariance(E, self._means[c], self._mask[c])
+                        for c, E in enumerate(self.matrices())
                     ]
                 )
             )
@@ -542,7 +658,10 @@ class Catalog:
         pathlib.Path
             The directory written.
         """
-        dest = Path(path)
+        return self._write(Path(path), overwrite=overwrite, extra={})
+
+    def _write(self, dest: Path, *, overwrite: bool, extra: Mapping[str, str]) -> Path:
+        """:meth:`save`, plus ``extra`` text files (name to content) in the directory."""
         if dest.exists() and not overwrite:
             raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it.")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -575,6 +694,15 @@ class Catalog:
                 "gram": {"file": "gram.npy", "sha256": _sha256(tmp / "gram.npy")},
                 "means": {"file": "means.npy", "sha256": _sha256(tmp / "means.npy")},
             }
+            errors = getattr(self, "_errors", [])
+            if errors:
+                (tmp / "errors.json").write_text(json.dumps(errors), encoding="utf-8")
+                manifest["errors"] = {
+                    "file": "errors.json",
+                    "sha256": _sha256(tmp / "errors.json"),
+                }
+            for name, text in extra.items():
+                (tmp / name).write_text(text, encoding="utf-8")
             (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             if dest.exists():
                 old = dest.with_name(f".{dest.name}.old")
@@ -659,4 +787,6 @@ class Catalog:
             raise ValueError(f"Catalog statistics in {root} do not match its components.")
         obj = cls.__new__(cls)
         obj._init(components, ids, encoder_ids, False, gram=gram, means=means)
+        if "errors" in manifest:
+            obj._errors = json.loads(checked(manifest["errors"]).read_text(encoding="utf-8"))
         return obj

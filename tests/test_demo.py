@@ -20,6 +20,10 @@ STRATEGIES = [
     "average",
     "weighted",
     "hybrid",
+    "combsum",
+    "combmnz",
+    "rrf",
+    "calibrated",
     "title-only",
     "abstract-only",
     "authors-only",
@@ -67,7 +71,7 @@ def test_demo_command_prints_the_table(tiny_report: dict) -> None:
     rows = lines[header + 2 : header + 2 + len(STRATEGIES)]
     assert [r.split()[0] for r in rows] == STRATEGIES
     assert rows[2].count("baseline") == 3
-    assert "Holm-corrected over 6 strategies" in text
+    assert "Holm-corrected over 10 strategies" in text
     # The tiny CLIP has a 16-token context; the truncation warning becomes a note.
     assert "note:" in text
     assert "truncated" in text

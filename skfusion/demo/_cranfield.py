@@ -12,7 +12,15 @@ from sklearn.model_selection import KFold
 
 from ..catalog import Catalog
 from ..evaluation import BenchmarkResult, Tuned, benchmark_strategies
-from ..fusion import AverageFusion, HybridFusion, WeightedFusion
+from ..fusion import (
+    AverageFusion,
+    CalibratedFusion,
+    CombMNZFusion,
+    CombSUMFusion,
+    HybridFusion,
+    RRFusion,
+    WeightedFusion,
+)
 from ..metrics import ranking_metrics
 
 #: Metrics reported by the demo (the first one is also what tuning maximises).
@@ -168,12 +176,21 @@ def embed_cranfield(
 
 
 def demo_strategies(catalog: Catalog, grid_step: float = 0.1) -> dict[str, Any]:
-    """The strategies the demo compares: the original three and single components."""
+    """The strategies the demo compares.
+
+    The original three (``weighted`` tuned by nested cross-validation), the
+    label-free score and rank fusions (CombSUM with z-scores, CombMNZ with
+    min-max, RRF, calibrated; defaults, nothing tuned) and each component alone.
+    """
     grid = simplex_grid(catalog.n_components, grid_step)
     strategies: dict[str, Any] = {
         "average": AverageFusion(catalog),
         "weighted": Tuned(WeightedFusion(catalog), {"weights": grid.tolist()}),
         "hybrid": HybridFusion(catalog),
+        "combsum": CombSUMFusion(catalog),
+        "combmnz": CombMNZFusion(catalog),
+        "rrf": RRFusion(catalog),
+        "calibrated": CalibratedFusion(catalog),
     }
     for c, name in enumerate(catalog.names):
         one_hot = [1.0 if j == c else 0.0 for j in range(catalog.n_components)]

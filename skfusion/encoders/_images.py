@@ -159,6 +159,8 @@ def _read_local(path: str) -> Image.Image:
         raise _Refused("no such file")
     if os.path.isdir(path):
         raise _Refused("the path is a directory, not an image file")
+    if os.path.getsize(path) == 0:
+        raise _Refused("the file is empty (0 bytes)")
     try:
         with open(path, "rb") as fh:
             return _decode(fh)

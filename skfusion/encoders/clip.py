@@ -26,7 +26,7 @@ from ._base import (
     tokenize,
 )
 from ._cache import get_or_load, make_key, normalize_model_ref, quiet_loading
-from ._images import is_image_reference, load_image
+from ._images import ImageLoadError, is_image_reference, load_image
 
 __all__ = ["ClipEncoder"]
 
@@ -278,12 +278,63 @@ class ClipEncoder(BaseEncoder):
         FloatingPointError
             If the model produced non-finite values.
         """
+        embeddings, _, _ = self._transform(X, collect_errors=False)
+        return embeddings
+
+    def transform_partial(self, X: Any) -> tuple[EncodedArray, np.ndarray, dict[int, Exception]]:
+        """Embed the items that can be embedded and report the others.
+
+        Like :meth:`transform`, but an item that cannot be used (an image
+        that cannot be read, downloaded or decoded, or an item of the wrong
+        type for ``modality``) does not abort the call: it is left out of
+        the embeddings and its exception is returned. Nothing is dropped
+        silently; every input index is either in ``ok`` or in ``errors``.
+        The good items are encoded in batches of at most ``batch_size``, as
+        :meth:`transform` encodes them.
+
+        Parameters
+        ----------
+        X : sequence of str, os.PathLike or PIL.Image.Image
+            The items, as for :meth:`transform`.
+
+        Returns
+        -------
+        embeddings : EncodedArray of shape (len(ok), embedding_dim_)
+            The embeddings of the good items, in input order.
+        ok : ndarray of int of shape (n_ok,)
+            Input positions of the rows of ``embeddings``.
+        errors : dict of int to Exception
+            Input position to the ``ImageLoadError`` or ``TypeError`` that
+            rejected it.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is empty or the model lacks the tokenizer / image
+            processor an item needs (not per-item problems).
+        FloatingPointError
+            If the model produced non-finite values.
+        """
+        return self._transform(X, collect_errors=True)
+
+    def _transform(
+        self, X: Any, *, collect_errors: bool
+    ) -> tuple[EncodedArray, np.ndarray, dict[int, Exception]]:
         self._validate_params()
         items = as_item_list(X)
-        is_image = [self._is_image(i, item) for i, item in enumerate(items)]
+        errors: dict[int, Exception] = {}
+        is_image: list[bool | None] = []
+        for i, item in enumerate(items):
+            try:
+                is_image.append(self._is_image(i, item))
+            except TypeError as exc:
+                if not collect_errors:
+                    raise
+                errors[i] = exc
+                is_image.append(None)
         entry = self._model_entry()
         out = np.empty((len(items), entry.embedding_dim), dtype=np.float32)
-        text_idx = [i for i, flag in enumerate(is_image) if not flag]
+        text_idx = [i for i, flag in enumerate(is_image) if flag is False]
         image_idx = [i for i, flag in enumerate(is_image) if flag]
         if text_idx and not hasattr(entry.model, "get_text_features"):
             raise ValueError(f"{self.model!r} cannot encode text (X[{text_idx[0]}] is text).")
@@ -294,15 +345,20 @@ class ClipEncoder(BaseEncoder):
             if text_idx:
                 n_truncated = self._encode_texts(entry, items, text_idx, out, bar)
             if image_idx:
-                self._encode_images(entry, items, image_idx, out, bar)
+                self._encode_images(
+                    entry, items, image_idx, out, bar, errors if collect_errors else None
+                )
         if n_truncated:
             warnings.warn(
                 f"{n_truncated} of {len(text_idx)} texts were longer than the model's context "
                 f"of {self._context(entry)} tokens and were truncated.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        return self._finish(out, entry)
+        ok = np.asarray([i for i in range(len(items)) if i not in errors], dtype=np.intp)
+        if errors:
+            out = out[ok]
+        return self._finish(out, entry), ok, errors
 
     # -- encoding --------------------------------------------------------------
 
@@ -369,6 +425,7 @@ class ClipEncoder(BaseEncoder):
         indices: list[int],
         out: np.ndarray,
         bar: Any,
+        errors: dict[int, Exception] | None = None,
     ) -> None:
         import torch
 
@@ -376,16 +433,27 @@ class ClipEncoder(BaseEncoder):
         model = entry.model
         device = next(model.parameters()).device
         dtype = model.dtype
-        for chunk in batches(indices, self.batch_size):
-            images = [
-                load_image(
-                    items[i],
-                    i,
-                    url_timeout=float(self.url_timeout),
-                    max_image_bytes=int(self.max_image_bytes),
-                )
-                for i in chunk
-            ]
+        for batch in batches(indices, self.batch_size):
+            images = []
+            chunk = []
+            for i in batch:
+                try:
+                    image = load_image(
+                        items[i],
+                        i,
+                        url_timeout=float(self.url_timeout),
+                        max_image_bytes=int(self.max_image_bytes),
+                    )
+                except ImageLoadError as exc:
+                    if errors is None:
+                        raise
+                    errors[i] = exc
+                    continue
+                images.append(image)
+                chunk.append(i)
+            if not chunk:
+                bar.update(len(batch))
+                continue
             pixel_values = processor(images=images, return_tensors="pt")["pixel_values"]
             with torch.inference_mode():
                 features = _features(
@@ -394,4 +462,4 @@ class ClipEncoder(BaseEncoder):
                     "image",
                 )
             out[chunk] = features.float().cpu().numpy()
-            bar.update(len(chunk))
+            bar.update(len(batch))

@@ -5,8 +5,8 @@ over the catalog before combining them. Two kinds of statistics serve it:
 
 * moments — the mean and standard deviation of ``s_ic`` over the items that
   have component c, exactly and without touching the items at query time:
-  ``μ_qc = q·m_c`` and ``σ²_qc = qᵀ M_c q − μ_qc²`` from the catalog's mean
-  vectors ``m_c`` and second moments ``M_c`` (:meth:`Catalog.second_moments`);
+  ``μ_qc = q·m_c`` and ``σ²_qc = qᵀ Σ_c q`` from the catalog's mean vectors
+  ``m_c`` and covariances ``Σ_c`` (:meth:`Catalog.covariances`);
 * a scan — one blocked pass over the catalog giving each component's minimum,
   maximum and top-``depth`` list per query (needed by min-max normalisation,
   by rank fusion and by CombMNZ).
@@ -34,8 +34,8 @@ def similarity_moments(catalog: Catalog, queries: np.ndarray) -> tuple[np.ndarra
     """
     Q = np.asarray(queries, dtype=np.float64)
     mu = catalog.means @ Q.T
-    second = np.einsum("qd,cde,qe->cq", Q, catalog.second_moments(), Q)
-    return mu, np.sqrt(np.maximum(second - mu * mu, 0.0))
+    var = np.einsum("qd,cde,qe->cq", Q, catalog.covariances(), Q)
+    return mu, np.sqrt(np.maximum(var, 0.0))
 
 
 @dataclass

@@ -38,7 +38,7 @@ class CalibratedFusion(BaseScoreFusion):
 
     ``z_ic = (s_ic − μ_qc) / σ_qc`` with ``μ_qc`` and ``σ_qc`` the exact mean
     and standard deviation of query q's similarities to component c over the
-    catalog (from the catalog's mean vectors and second moments: no labels,
+    catalog (from the catalog's mean vectors and covariances: no labels,
     no extra pass), and ``score(q, i) = Σ_{c ∈ C_i} w_c z_ic / Σ_{c ∈ C_i} w_c``
     over the components item i has.
 

@@ -164,6 +164,9 @@ class CombMNZFusion(BaseCandidateFusion):
             idx, counts = np.unique(lists[lists >= 0], return_counts=True)
             S = np.stack([E[idx] @ queries[q] for E in mats])[:, None, :]  # (C, 1, m)
             N = normalize_similarities(S, offset[:, q, None, None], scale[:, q, None, None], clip)
+            # The gathered product can round a hair below the scan's minimum: min-max
+            # values are non-negative by definition (and kneighbors relies on it).
+            np.maximum(N, 0.0, out=N)
             present = cat.mask[:, idx][:, None, :]
             sc = combmnz_scores(N, present, self.global_weights_, counts[None, :])[0]
             out.append((idx, sc.astype(np.float32)))
