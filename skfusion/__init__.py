@@ -7,6 +7,7 @@ for queries exactly and fast, so that whole retrieval systems fit in
 """
 
 from ._arrays import EncodedArray
+from ._build import CatalogBuildError
 from .catalog import Catalog
 from .fusion import (
     AverageFusion,
@@ -26,6 +27,7 @@ __all__ = [
     "AverageFusion",
     "CalibratedFusion",
     "Catalog",
+    "CatalogBuildError",
     "ClipEncoder",
     "CombMAXFusion",
     "CombMNZFusion",

@@ -98,6 +98,19 @@ def _present_rows(
     return present
 
 
+def _reopen(path: str, mmap: bool, manifest_digest: str) -> Catalog:
+    """Unpickle a catalog pickled by reference: reload it, refusing one that changed."""
+    manifest = Path(path) / _MANIFEST
+    if not manifest.is_file():
+        raise ValueError(f"The pickled catalog refers to {path}, which is no longer a catalog.")
+    if hashlib.sha256(manifest.read_bytes()).hexdigest() != manifest_digest:
+        raise ValueError(
+            f"The catalog at {path} changed since it was pickled (its manifest differs); "
+            "refusing to pair it with estimators fitted on the old one."
+        )
+    return Catalog.load(path, mmap=mmap, verify=False)
+
+
 class Catalog:
     """A read-only collection of items, each embedded as several named components.
 
@@ -306,6 +319,7 @@ class Catalog:
         self._moments: np.ndarray | None = None
         self._encoder_ids = enc
         self._errors: list[dict[str, Any]] = []
+        self._source: tuple[str, bool, str] | None = None
 
     @classmethod
     def from_arrays(
@@ -512,6 +526,14 @@ class Catalog:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Catalog:
         return self
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # A catalog loaded from disk pickles as a reference to its directory (a few
+        # hundred bytes, reopened memory-mapped), so pickled estimators and joblib
+        # workers never carry its arrays; an in-memory catalog pickles its arrays.
+        if self._source is not None:
+            return (_reopen, self._source)
+        return super().__reduce_ex__(protocol)
 
     # -- accessors --------------------------------------------------------------------
     @property
@@ -789,4 +811,6 @@ class Catalog:
         obj._init(components, ids, encoder_ids, False, gram=gram, means=means)
         if "errors" in manifest:
             obj._errors = json.loads(checked(manifest["errors"]).read_text(encoding="utf-8"))
+        digest = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+        obj._source = (str(root.resolve()), bool(mmap), digest)
         return obj

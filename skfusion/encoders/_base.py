@@ -250,7 +250,7 @@ def load_tokenizer(model_ref: str) -> TokenizerEntry:
     from ._cache import quiet_loading
 
     with quiet_loading():
-        tokenizer = AutoTokenizer.from_pretrained(model_ref)
+        tokenizer = AutoTokenizer.from_pretrained(model_ref, trust_remote_code=False)
     specials = set(getattr(tokenizer, "all_special_tokens", []))
     if len(tokenizer) <= len(specials):
         raise OSError(f"{model_ref!r} has no tokenizer files (only special tokens were found)")

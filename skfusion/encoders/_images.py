@@ -223,7 +223,25 @@ def _download(url: str, *, timeout: float, max_bytes: int) -> bytes:
         raise _Refused(f"the download failed ({type(exc).__name__}: {exc})") from exc
 
 
-def load_image(item: Any, index: int, *, url_timeout: float, max_image_bytes: int) -> Image.Image:
+def _confined(path: str, root: str | None) -> str:
+    """``path`` resolved under ``root``; refuse paths that leave it (``..``, absolute, links)."""
+    if root is None:
+        return path
+    base = os.path.realpath(root)
+    full = os.path.realpath(os.path.join(base, path))
+    if os.path.commonpath([base, full]) != base:
+        raise _Refused(f"the path resolves outside image_root {root!r}")
+    return full
+
+
+def load_image(
+    item: Any,
+    index: int,
+    *,
+    url_timeout: float,
+    max_image_bytes: int,
+    image_root: str | None = None,
+) -> Image.Image:
     """Load one image item as an RGB PIL image.
 
     Parameters
@@ -236,6 +254,10 @@ def load_image(item: Any, index: int, *, url_timeout: float, max_image_bytes: in
         Total seconds allowed for one HTTP download (connection and body).
     max_image_bytes : int
         Largest accepted HTTP body; longer downloads are aborted.
+    image_root : str, optional
+        When given, local paths (and ``file://`` URLs) are resolved relative
+        to this directory and refused if they resolve outside it (``..``,
+        absolute paths elsewhere, symbolic links out of it).
 
     Returns
     -------
@@ -258,18 +280,18 @@ def load_image(item: Any, index: int, *, url_timeout: float, max_image_bytes: in
             except (OSError, ValueError) as exc:
                 raise _Refused(f"the PIL image could not be converted to RGB ({exc})") from exc
         if isinstance(item, os.PathLike):
-            return _read_local(os.fspath(item))
+            return _read_local(_confined(os.fspath(item), image_root))
         if isinstance(item, str):
             lowered = item[:8].lower()
             if lowered.startswith(("http://", "https://")):
                 body = _download(item, timeout=url_timeout, max_bytes=max_image_bytes)
                 return _decode(io.BytesIO(body))
             if lowered.startswith("file://"):
-                return _read_local(_file_url_to_path(item))
+                return _read_local(_confined(_file_url_to_path(item), image_root))
             if _ANY_SCHEME.match(item):
                 scheme = item.split("://", 1)[0]
                 raise _Refused(f"unsupported URL scheme {scheme!r}")
-            return _read_local(item)
+            return _read_local(_confined(item, image_root))
     except _Refused as exc:
         raise ImageLoadError(index, source, exc.reason) from exc
     raise TypeError(

@@ -77,7 +77,9 @@ def _load_clip_model(model_ref: str, device: str, dtype_name: str) -> _ClipModel
     from transformers import AutoModel
 
     with quiet_loading():
-        model = AutoModel.from_pretrained(model_ref, **dtype_kwargs(dtype_name))
+        model = AutoModel.from_pretrained(
+            model_ref, trust_remote_code=False, **dtype_kwargs(dtype_name)
+        )
     if not (hasattr(model, "get_text_features") or hasattr(model, "get_image_features")):
         raise ValueError(
             f"{model_ref!r} loads as {type(model).__name__}, which has neither "
@@ -97,7 +99,7 @@ def _load_image_processor(model_ref: str) -> Any:
     from transformers import AutoImageProcessor
 
     with quiet_loading():
-        return AutoImageProcessor.from_pretrained(model_ref)
+        return AutoImageProcessor.from_pretrained(model_ref, trust_remote_code=False)
 
 
 def _features(output: Any, expected_dim: int, which: str) -> Any:
@@ -150,6 +152,10 @@ class ClipEncoder(BaseEncoder):
         Seconds allowed per HTTP(S) image download.
     max_image_bytes : int, default=20_000_000
         Downloads with a larger body are aborted.
+    image_root : str or path-like, optional
+        Resolve local image paths under this directory and refuse any that
+        escape it (``..``, absolute paths elsewhere, symlinks out of it):
+        use it when paths come from untrusted data.
     show_progress : bool, default=False
         Show a tqdm progress bar (if tqdm is installed).
 
@@ -196,6 +202,7 @@ class ClipEncoder(BaseEncoder):
         "precision": [StrOptions({"auto", "float32", "float16", "bfloat16"})],
         "url_timeout": [Interval(Real, 0, None, closed="neither")],
         "max_image_bytes": [Interval(Integral, 1, None, closed="left")],
+        "image_root": [str, os.PathLike, None],
         "show_progress": ["boolean"],
     }
 
@@ -209,6 +216,7 @@ class ClipEncoder(BaseEncoder):
         precision: str = "auto",
         url_timeout: float = 10.0,
         max_image_bytes: int = 20_000_000,
+        image_root: str | os.PathLike[str] | None = None,
         show_progress: bool = False,
     ) -> None:
         self.model = model
@@ -218,6 +226,7 @@ class ClipEncoder(BaseEncoder):
         self.precision = precision
         self.url_timeout = url_timeout
         self.max_image_bytes = max_image_bytes
+        self.image_root = image_root
         self.show_progress = show_progress
 
     # -- loading ---------------------------------------------------------------
@@ -443,6 +452,7 @@ class ClipEncoder(BaseEncoder):
                         i,
                         url_timeout=float(self.url_timeout),
                         max_image_bytes=int(self.max_image_bytes),
+                        image_root=None if self.image_root is None else os.fspath(self.image_root),
                     )
                 except ImageLoadError as exc:
                     if errors is None:

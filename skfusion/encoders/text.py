@@ -40,7 +40,9 @@ def _load_text_model(model_ref: str, device: str, dtype_name: str) -> _TextModel
     from transformers import AutoModel
 
     with quiet_loading():
-        model = AutoModel.from_pretrained(model_ref, **dtype_kwargs(dtype_name))
+        model = AutoModel.from_pretrained(
+            model_ref, trust_remote_code=False, **dtype_kwargs(dtype_name)
+        )
     model.to(device)
     model.eval()
     embeddings = model.get_input_embeddings()
