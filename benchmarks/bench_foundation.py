@@ -22,37 +22,15 @@ Timing asserts never go in tests; this script is where targets are checked.
 from __future__ import annotations
 
 import argparse
-import gc
 import resource
 import time
 import tracemalloc
-from collections.abc import Callable
 
 import numpy as np
+from _common import best_of, unit_matrix
 
 from skfusion import Catalog, HybridFusion
 from skfusion.fusion import global_weights
-
-
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def unit_matrix(rng: np.random.Generator, n: int, d: int, offset: np.ndarray) -> np.ndarray:
-    """(n, d) float32 unit rows with a shared offset (a cone), built in place."""
-    E = rng.standard_normal((n, d), dtype=np.float32)
-    step = 65536
-    for s in range(0, n, step):
-        block = E[s : s + step]
-        block += offset
-        block /= np.linalg.norm(block, axis=1, keepdims=True)
-    return E
 
 
 def literal_original(queries: np.ndarray, comps: list[np.ndarray]) -> np.ndarray:

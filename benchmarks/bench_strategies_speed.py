@@ -17,11 +17,10 @@ Best of ``--repeat`` runs each. Timing asserts never go in tests.
 from __future__ import annotations
 
 import argparse
-import gc
 import time
-from collections.abc import Callable
 
 import numpy as np
+from _common import best_of, unit_matrix
 
 from skfusion import (
     AverageFusion,
@@ -34,25 +33,6 @@ from skfusion import (
     RRFusion,
     WeightedFusion,
 )
-
-
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def unit_matrix(rng: np.random.Generator, n: int, d: int, offset: np.ndarray) -> np.ndarray:
-    E = rng.standard_normal((n, d), dtype=np.float32)
-    for s in range(0, n, 65536):
-        block = E[s : s + 65536]
-        block += offset
-        block /= np.linalg.norm(block, axis=1, keepdims=True)
-    return E
 
 
 def main() -> None:

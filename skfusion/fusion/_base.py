@@ -19,6 +19,13 @@ from ..metrics import RankingScorer, parse_metric
 from ._engine import BlockScorer, dense_scores, fused_cosine, topk_scores
 
 
+def _check_n_neighbors(n_neighbors: Any) -> None:
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)):
+        raise TypeError(f"n_neighbors must be an int, got {n_neighbors!r}.")
+    if n_neighbors <= 0:
+        raise ValueError(f"n_neighbors must be positive, got {n_neighbors}.")
+
+
 class BaseFusion(TransformerMixin, BaseEstimator):
     """Base class of vector-fusion estimators over a :class:`~skfusion.Catalog`.
 
@@ -186,10 +193,7 @@ class BaseFusion(TransformerMixin, BaseEstimator):
             Item positions in the catalog; ties go to the lower position.
         """
         check_is_fitted(self)
-        if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)):
-            raise TypeError(f"n_neighbors must be an int, got {n_neighbors!r}.")
-        if n_neighbors <= 0:
-            raise ValueError(f"n_neighbors must be positive, got {n_neighbors}.")
+        _check_n_neighbors(n_neighbors)
         Xv = self._validate_queries(X)
         cat = self._checked_catalog()
         scores, idx = topk_scores(

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..catalog import Catalog
-from ._base import BaseFusion
+from ._base import BaseFusion, _check_n_neighbors
 from ._stats import NORMALIZATIONS, ComponentScan, normalization_coefficients, scan_components
 from .weighted import check_weights
 
@@ -193,10 +193,7 @@ class BaseCandidateFusion(BaseScoreFusion):
         Same contract as :meth:`BaseFusion.kneighbors`.
         """
         check_is_fitted(self)
-        if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)):
-            raise TypeError(f"n_neighbors must be an int, got {n_neighbors!r}.")
-        if n_neighbors <= 0:
-            raise ValueError(f"n_neighbors must be positive, got {n_neighbors}.")
+        _check_n_neighbors(n_neighbors)
         Xv = self._validate_queries(X)
         n_items = self._checked_catalog().n_items
         k = min(int(n_neighbors), n_items)
