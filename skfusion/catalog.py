@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._arrays import encoder_id_of
+from ._arrays import encoder_id_of, modality_of
 from ._gram import component_covariance, component_mean, global_weights_from_means, item_gram
 from ._validation import REDUCTION_BLOCK, as_label, check_unit_rows
 
@@ -178,8 +178,18 @@ class Catalog:
         encoder_ids: Mapping[str, str | None] | None = None,
         normalize: bool = False,
         masks: Mapping[str, Any] | None = None,
+        modalities: Mapping[str, str | None] | None = None,
     ) -> None:
-        self._init(components, ids, encoder_ids, normalize, gram=None, means=None, masks=masks)
+        self._init(
+            components,
+            ids,
+            encoder_ids,
+            normalize,
+            gram=None,
+            means=None,
+            masks=masks,
+            modalities=modalities,
+        )
 
     # -- construction ------------------------------------------------------------------
     def _init(
@@ -192,6 +202,7 @@ class Catalog:
         gram: np.ndarray | None,
         means: np.ndarray | None,
         masks: Mapping[str, Any] | None = None,
+        modalities: Mapping[str, str | None] | None = None,
     ) -> None:
         if not isinstance(components, Mapping) or len(components) == 0:
             raise ValueError(
@@ -203,6 +214,19 @@ class Catalog:
             if not isinstance(name, str) or not name:
                 raise ValueError(f"Component names must be non-empty strings, got {name!r}.")
         found_ids = {name: encoder_id_of(components[name]) for name in names}
+        found_modalities = {name: modality_of(components[name]) for name in names}
+        unknown_mod = sorted(set(modalities or {}) - set(names))
+        if unknown_mod:
+            raise ValueError(
+                f"modalities names unknown components {unknown_mod}; components are {list(names)}."
+            )
+        mods = {n: (modalities or {}).get(n) or found_modalities[n] for n in names}
+        for name, mod in mods.items():
+            if mod not in (None, "text", "image", "mixed"):
+                raise ValueError(
+                    f"The modality of component {name!r} must be 'text', 'image', 'mixed' or "
+                    f"None, got {mod!r}."
+                )
         arrays: dict[str, np.ndarray] = {}
         shape: tuple[int, int] | None = None
         for name in names:
@@ -318,6 +342,7 @@ class Catalog:
         self._mask = _readonly(mask)
         self._moments: np.ndarray | None = None
         self._encoder_ids = enc
+        self._modalities = mods
         self._errors: list[dict[str, Any]] = []
         self._source: tuple[str, bool, str] | None = None
 
@@ -330,6 +355,7 @@ class Catalog:
         encoder_ids: Mapping[str, str | None] | None = None,
         normalize: bool = False,
         masks: Mapping[str, Any] | None = None,
+        modalities: Mapping[str, str | None] | None = None,
     ) -> Catalog:
         """Build a catalog from precomputed embeddings.
 
@@ -348,12 +374,23 @@ class Catalog:
             Which items have each component (True = present). Rows of absent
             components must be all zero or all NaN; an all-NaN row marks its
             component absent even without a mask.
+        modalities : mapping of str to {"text", "image", "mixed"}, optional
+            What each component embeds (taken from encoder outputs
+            automatically); fusion estimators refuse image queries when no
+            component is an image one.
 
         Returns
         -------
         Catalog
         """
-        return cls(components, ids, encoder_ids=encoder_ids, normalize=normalize, masks=masks)
+        return cls(
+            components,
+            ids,
+            encoder_ids=encoder_ids,
+            normalize=normalize,
+            masks=masks,
+            modalities=modalities,
+        )
 
     @classmethod
     def from_frame(
@@ -572,6 +609,11 @@ class Catalog:
         return not bool(self._mask.all())
 
     @property
+    def modalities(self) -> dict[str, str | None]:
+        """Component name to what it embeds: "text", "image", "mixed" or None (unknown)."""
+        return dict(self._modalities)
+
+    @property
     def encoder_ids(self) -> dict[str, str | None]:
         """Component name to the fingerprint of the encoder that produced it."""
         return dict(self._encoder_ids)
@@ -700,6 +742,7 @@ class Catalog:
                         "shape": list(self._arrays[name].shape),
                         "dtype": "float32",
                         "encoder_id": self._encoder_ids[name],
+                        "modality": self._modalities[name],
                         "sha256": _sha256(tmp / fname),
                     }
                 )
@@ -792,6 +835,7 @@ class Catalog:
         mode: Literal["r"] | None = "r" if mmap else None
         components: dict[str, np.ndarray] = {}
         encoder_ids: dict[str, str | None] = {}
+        modalities: dict[str, str | None] = {}
         for entry in manifest["components"]:
             arr = np.load(checked(entry), mmap_mode=mode, allow_pickle=False)
             if list(arr.shape) != list(entry["shape"]) or arr.dtype != np.float32:
@@ -801,6 +845,7 @@ class Catalog:
                 )
             components[entry["name"]] = arr
             encoder_ids[entry["name"]] = entry.get("encoder_id")
+            modalities[entry["name"]] = entry.get("modality")
         ids = json.loads(checked(manifest["ids"]).read_text(encoding="utf-8"))
         gram = np.load(checked(manifest["gram"]), allow_pickle=False)
         means = np.load(checked(manifest["means"]), allow_pickle=False)
@@ -808,7 +853,9 @@ class Catalog:
         if gram.shape != (C, C, n) or means.shape != (C, manifest["dim"]):
             raise ValueError(f"Catalog statistics in {root} do not match its components.")
         obj = cls.__new__(cls)
-        obj._init(components, ids, encoder_ids, False, gram=gram, means=means)
+        obj._init(
+            components, ids, encoder_ids, False, gram=gram, means=means, modalities=modalities
+        )
         if "errors" in manifest:
             obj._errors = json.loads(checked(manifest["errors"]).read_text(encoding="utf-8"))
         digest = hashlib.sha256(manifest_path.read_bytes()).hexdigest()

@@ -87,3 +87,30 @@ def test_models_load_without_remote_code(tiny_clip_dir: Path, monkeypatch) -> No
     ClipEncoder(str(tiny_clip_dir), device="cpu").fit()
     clear_cache()
     assert seen == [False]
+
+
+@pytest.mark.filterwarnings("ignore:.*truncated:UserWarning")
+def test_modalities_are_recorded_and_image_queries_need_an_image_component(
+    tiny_clip_dir: Path, image_files, tmp_path: Path
+) -> None:
+    clip = ClipEncoder(str(tiny_clip_dir), device="cpu")
+    texts = clip.transform(["red shoes", "blue hat", "green socks"])
+    images = clip.transform([str(p) for p in image_files.images[:3]])
+    assert (texts.modality, images.modality) == ("text", "image")
+    assert clip.transform(["red shoes", str(image_files.images[0])]).modality == "mixed"
+    text_only = Catalog.from_arrays({"title": texts, "body": texts})
+    both = Catalog.from_arrays({"title": texts, "image": images})
+    assert both.modalities == {"title": "text", "image": "image"}
+    both.save(tmp_path / "cat")
+    assert Catalog.load(tmp_path / "cat").modalities == both.modalities
+    query = clip.transform([str(image_files.images[1])])
+    with pytest.raises(ValueError, match="queries are images, but this catalog has no image"):
+        HybridFusion(text_only).fit().kneighbors(query)
+    assert HybridFusion(both).fit().kneighbors(query, n_neighbors=2)[1].shape == (1, 2)
+    # Untagged arrays (unknown modality) are not second-guessed.
+    assert HybridFusion(text_only).fit().kneighbors(np.asarray(query), n_neighbors=1)[1].shape == (
+        1,
+        1,
+    )
+    with pytest.raises(ValueError, match="modality of component 'title' must be"):
+        Catalog.from_arrays({"title": texts}, modalities={"title": "audio"})

@@ -488,7 +488,7 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
 
     # -- output ----------------------------------------------------------------
 
-    def _finish(self, out: np.ndarray, entry: Any) -> EncodedArray:
+    def _finish(self, out: np.ndarray, entry: Any, modality: str | None = None) -> EncodedArray:
         """Check, L2-normalise and wrap the raw embeddings."""
         finite = np.isfinite(out).all(axis=1)
         if not finite.all():
@@ -504,4 +504,4 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
             raise FloatingPointError(f"The model produced an all-zero embedding for X[{bad}].")
         out /= norms
         self._set_fitted(entry)
-        return EncodedArray(np.ascontiguousarray(out, dtype=np.float32), self.encoder_id_)
+        return EncodedArray(np.ascontiguousarray(out, dtype=np.float32), self.encoder_id_, modality)

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._arrays import EncodedArray
+from .._arrays import EncodedArray, combine_modalities
 from ._base import (
     BaseEncoder,
     TokenizerEntry,
@@ -367,7 +367,10 @@ class ClipEncoder(BaseEncoder):
         ok = np.asarray([i for i in range(len(items)) if i not in errors], dtype=np.intp)
         if errors:
             out = out[ok]
-        return self._finish(out, entry), ok, errors
+        modality = combine_modalities(
+            "image" if is_image[i] else "text" for i in ok.tolist() if is_image[i] is not None
+        )
+        return self._finish(out, entry, modality), ok, errors
 
     # -- encoding --------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
-from .._arrays import EncodedArray, encoder_id_of
+from .._arrays import EncodedArray, combine_modalities, encoder_id_of
 from ._images import is_image_reference
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -178,4 +178,5 @@ class MixtureEncoder(TransformerMixin, BaseEstimator):
             if norm < 1e-6:
                 raise ValueError(f"X[{i}]: the weighted terms cancel out (a zero vector).")
             out[i] = v / norm
-        return EncodedArray(out, encoder_id)
+        kinds = ["image" if is_image_reference(item) else "text" for item in items]
+        return EncodedArray(out, encoder_id, combine_modalities(kinds))

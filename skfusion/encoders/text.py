@@ -248,4 +248,4 @@ class TextEncoder(BaseEncoder):
                 UserWarning,
                 stacklevel=3,
             )
-        return self._finish(out, entry)
+        return self._finish(out, entry, "text")

@@ -12,7 +12,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._arrays import EncodedArray, encoder_id_of
+from .._arrays import EncodedArray, encoder_id_of, modality_of
 from .._validation import check_unit_rows, row_sq_norms
 from ..catalog import Catalog
 from ..metrics import RankingScorer, parse_metric
@@ -114,6 +114,16 @@ class BaseFusion(TransformerMixin, BaseEstimator):
                     f"{wrong} were built with "
                     f"{sorted({str(catalog.encoder_ids[w]) for w in wrong})}; "
                     "embed queries with the catalog's encoder."
+                )
+        if modality_of(X) == "image":
+            kinds = catalog.modalities
+            if all(k is not None for k in kinds.values()) and not any(
+                k in ("image", "mixed") for k in kinds.values()
+            ):
+                raise ValueError(
+                    f"The queries are images, but this catalog has no image component (its "
+                    f"components are {kinds}); add one, or strip the tag with np.asarray(X) "
+                    "if cross-modal image-to-text retrieval is intended."
                 )
         first = X[0] if isinstance(X, Sequence) and len(X) else None
         if isinstance(X, np.ndarray) and X.dtype.kind in "USO" and X.size:
