@@ -117,7 +117,6 @@ def cross_val_ranking(
     CrossValRanking
     """
     X = np.asarray(X)
-    y_arr = y
     n_queries = X.shape[0]
     outer = KFold(5, shuffle=True, random_state=0) if cv is None else check_cv(cv)
     group_arr = None if groups is None else np.asarray(groups)
@@ -127,7 +126,7 @@ def cross_val_ranking(
     scores: np.ndarray | None = None
     seen = np.zeros(n_queries, dtype=bool)
     folds: list[FoldResult] = []
-    for fold, (train, test) in enumerate(outer.split(X, y_arr, group_arr)):
+    for fold, (train, test) in enumerate(outer.split(X, y, group_arr)):
         search = GridSearchCV(
             clone(estimator),
             param_grid,
@@ -137,7 +136,7 @@ def cross_val_ranking(
             refit=True,
         )
         fit_params = {} if group_arr is None else {"groups": group_arr[train]}
-        search.fit(X[train], _rows(y_arr, train), **fit_params)
+        search.fit(X[train], _rows(y, train), **fit_params)
         best = search.best_estimator_
         k = min(int(depth), _n_items(best))
         s, idx = best.kneighbors(X[test], n_neighbors=k)

@@ -126,5 +126,5 @@ def score(
             f"queries must be (Q, {catalog.dim}) to match the components, got {Q.shape}."
         )
     check_unit_rows(row_sq_norms(Q), what="queries")
-    estimator = spec.estimator(catalog, **spec.fixed, **params)
+    estimator = spec.estimator(catalog, **params)
     return estimator.fit().decision_function(Q)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ._base import BaseFusion
@@ -39,8 +39,6 @@ class Strategy:
         Keyword parameters accepted by the functional API.
     required : tuple of str
         Parameters without a default.
-    fixed : dict
-        Parameters the name implies (e.g. ``method``).
     """
 
     name: str
@@ -48,7 +46,6 @@ class Strategy:
     function: Callable[..., Any]
     params: tuple[str, ...]
     required: tuple[str, ...] = ()
-    fixed: dict[str, Any] = field(default_factory=dict)
 
 
 STRATEGIES: dict[str, Strategy] = {
