@@ -10,6 +10,7 @@ from ._arrays import EncodedArray
 from ._build import CatalogBuildError
 from .catalog import Catalog
 from .fusion import (
+    AgreementFusion,
     AverageFusion,
     CalibratedFusion,
     CombMAXFusion,
@@ -24,6 +25,7 @@ from .fusion import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AgreementFusion",
     "AverageFusion",
     "CalibratedFusion",
     "Catalog",

@@ -336,7 +336,9 @@ def _encoder_identity(encoder: Any) -> str:
     get_params = getattr(encoder, "get_params", None)
     if callable(get_params):
         params = get_params(deep=False)
+        # Settings that do not change the embeddings do not change the build.
         params.pop("show_progress", None)
+        params.pop("num_workers", None)
         parts.append(repr(sorted((k, repr(v)) for k, v in params.items())))
     get_id = getattr(encoder, "get_encoder_id", None)
     if callable(get_id):
@@ -407,6 +409,7 @@ def write_shard(shards: Path, k: int, fp: str, prepared: Prepared, encoded: Enco
         "rows": encoded.rows.astype(np.int64),
         "errors": np.asarray(json.dumps([r.as_json() for r in encoded.rejected])),
         "encoder_ids": np.asarray(json.dumps(encoded.encoder_ids)),
+        "components": np.asarray(json.dumps([spec.name for spec in prepared.specs])),
     }
     for c, spec in enumerate(prepared.specs):
         payload[f"component_{c}"] = encoded.arrays[spec.name]

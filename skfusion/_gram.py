@@ -32,9 +32,9 @@ def component_mean(E: np.ndarray) -> np.ndarray:
     """
     n = E.shape[0]
     acc = np.zeros(E.shape[1], dtype=np.float64)
-    ones = np.ones(_MEAN_BLOCK, dtype=E.dtype)
+    ones = np.ones(_MEAN_BLOCK, dtype=np.float32)
     for start in range(0, n, _MEAN_BLOCK):
-        block = E[start : start + _MEAN_BLOCK]
+        block = np.asarray(E[start : start + _MEAN_BLOCK], dtype=np.float32)  # float16: upcast
         acc += ones[: block.shape[0]] @ block
     return acc / n
 
@@ -87,7 +87,7 @@ def item_gram(components: Sequence[np.ndarray]) -> np.ndarray:
     K = np.empty((C, C, n), dtype=np.float32)
     for start in range(0, n, REDUCTION_BLOCK):
         stop = min(start + REDUCTION_BLOCK, n)
-        blocks = [E[start:stop] for E in components]
+        blocks = [np.asarray(E[start:stop], dtype=np.float32) for E in components]
         for a in range(C):
             for b in range(a, C):
                 K[a, b, start:stop] = np.einsum("nd,nd->n", blocks[a], blocks[b])

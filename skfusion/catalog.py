@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ._ann import CatalogIndex, build_catalog_index
 from ._arrays import encoder_id_of, modality_of
 from ._gram import component_covariance, component_mean, global_weights_from_means, item_gram
 from ._validation import REDUCTION_BLOCK, as_label, check_unit_rows
@@ -98,8 +99,30 @@ def _present_rows(
     return present
 
 
-def _reopen(path: str, mmap: bool, manifest_digest: str) -> Catalog:
-    """Unpickle a catalog pickled by reference: reload it, refusing one that changed."""
+#: Storage dtypes of component matrices.
+_STORAGE_DTYPES = ("float32", "float16")
+
+
+def _storage_dtype(dtype: Any) -> np.dtype[Any]:
+    """The checked storage dtype of a catalog's component matrices."""
+    name = str(dtype)
+    if name == "bfloat16":
+        raise ValueError(
+            "dtype='bfloat16' is not supported for catalog storage: NumPy has no bfloat16 "
+            "type. Use dtype='float16' (the same memory, more mantissa bits for unit vectors)."
+        )
+    if name not in _STORAGE_DTYPES:
+        raise ValueError(f"dtype must be one of {list(_STORAGE_DTYPES)}, got {dtype!r}.")
+    return np.dtype(name)
+
+
+def _reopen(
+    path: str, mmap: bool, manifest_digest: str, index: CatalogIndex | None = None
+) -> Catalog:
+    """Unpickle a catalog pickled by reference: reload it, refusing one that changed.
+
+    ``index`` is an ANN index built after the catalog was loaded (not on disk).
+    """
     manifest = Path(path) / _MANIFEST
     if not manifest.is_file():
         raise ValueError(f"The pickled catalog refers to {path}, which is no longer a catalog.")
@@ -108,7 +131,10 @@ def _reopen(path: str, mmap: bool, manifest_digest: str) -> Catalog:
             f"The catalog at {path} changed since it was pickled (its manifest differs); "
             "refusing to pair it with estimators fitted on the old one."
         )
-    return Catalog.load(path, mmap=mmap, verify=False)
+    catalog = Catalog.load(path, mmap=mmap, verify=False)
+    if index is not None:
+        catalog._index = index
+    return catalog
 
 
 class Catalog:
@@ -141,6 +167,12 @@ class Catalog:
         automatically.
     normalize : bool, default=False
         L2-normalise rows instead of rejecting rows that are not unit-norm.
+    masks : mapping of str to array-like of bool, optional
+        Which items have each component (see :meth:`from_arrays`).
+    modalities : mapping of str to str, optional
+        What each component embeds (see :meth:`from_arrays`).
+    dtype : {"float32", "float16"}, default="float32"
+        Storage of the component matrices (see :meth:`from_arrays`).
 
     Attributes
     ----------
@@ -179,6 +211,7 @@ class Catalog:
         normalize: bool = False,
         masks: Mapping[str, Any] | None = None,
         modalities: Mapping[str, str | None] | None = None,
+        dtype: str = "float32",
     ) -> None:
         self._init(
             components,
@@ -189,6 +222,7 @@ class Catalog:
             means=None,
             masks=masks,
             modalities=modalities,
+            dtype=dtype,
         )
 
     # -- construction ------------------------------------------------------------------
@@ -203,7 +237,9 @@ class Catalog:
         means: np.ndarray | None,
         masks: Mapping[str, Any] | None = None,
         modalities: Mapping[str, str | None] | None = None,
+        dtype: str = "float32",
     ) -> None:
+        store = _storage_dtype(dtype)
         if not isinstance(components, Mapping) or len(components) == 0:
             raise ValueError(
                 "A catalog needs at least one component: pass a mapping of component name "
@@ -232,14 +268,17 @@ class Catalog:
         for name in names:
             raw = components[name]
             if isinstance(raw, np.memmap):
-                arr = raw if raw.dtype == np.float32 else np.asarray(raw, dtype=np.float32)
+                # A memory-mapped matrix already in the storage dtype stays on disk.
+                keep = raw.dtype == store and not normalize
+                arr = raw if keep else np.asarray(raw, dtype=np.float32)
             else:
                 arr = np.asarray(raw)
                 if arr.dtype.kind not in "fiu":
                     raise ValueError(
                         f"Component {name!r} must be a numeric array, got dtype {arr.dtype}."
                     )
-                arr = np.ascontiguousarray(arr, dtype=np.float32)
+                keep = store if arr.dtype == store and not normalize else np.float32
+                arr = np.ascontiguousarray(arr, dtype=keep)
             if arr.ndim != 2:
                 raise ValueError(
                     f"Component {name!r} must be 2-D (n_items, dim), got shape {arr.shape}."
@@ -308,6 +347,10 @@ class Catalog:
                     )
                 arrays[name] = (arr / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
+        if store != np.float32:  # stored rounded; the Gram and means describe the stored rows
+            arrays = {
+                n: arrays[n] if arrays[n].dtype == store else arrays[n].astype(store) for n in names
+            }
         component_list = [arrays[n] for n in names]
         if gram is None:
             gram = item_gram(component_list)
@@ -345,6 +388,7 @@ class Catalog:
         self._modalities = mods
         self._errors: list[dict[str, Any]] = []
         self._source: tuple[str, bool, str] | None = None
+        self._index: CatalogIndex | None = None
 
     @classmethod
     def from_arrays(
@@ -356,6 +400,7 @@ class Catalog:
         normalize: bool = False,
         masks: Mapping[str, Any] | None = None,
         modalities: Mapping[str, str | None] | None = None,
+        dtype: str = "float32",
     ) -> Catalog:
         """Build a catalog from precomputed embeddings.
 
@@ -378,6 +423,12 @@ class Catalog:
             What each component embeds (taken from encoder outputs
             automatically); fusion estimators refuse image queries when no
             component is an image one.
+        dtype : {"float32", "float16"}, default="float32"
+            Storage of the component matrices. ``"float16"`` halves memory
+            and disk (and the bytes a scan reads); rows are rounded once when
+            stored, the Gram entries and means are float32/float64 values of
+            the rounded rows, and scoring accumulates in float32 (see
+            :doc:`/scale`).
 
         Returns
         -------
@@ -390,6 +441,7 @@ class Catalog:
             normalize=normalize,
             masks=masks,
             modalities=modalities,
+            dtype=dtype,
         )
 
     @classmethod
@@ -569,7 +621,8 @@ class Catalog:
         # hundred bytes, reopened memory-mapped), so pickled estimators and joblib
         # workers never carry its arrays; an in-memory catalog pickles its arrays.
         if self._source is not None:
-            return (_reopen, self._source)
+            index = self._index if self._index is not None and self._index.source is None else None
+            return (_reopen, (*self._source, index))
         return super().__reduce_ex__(protocol)
 
     # -- accessors --------------------------------------------------------------------
@@ -644,6 +697,11 @@ class Catalog:
         return int(self._arrays[self._names[0]].shape[1])
 
     @property
+    def dtype(self) -> np.dtype[Any]:
+        """Storage dtype of the component matrices (float32 or float16)."""
+        return self._arrays[self._names[0]].dtype
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the component matrices."""
         return sum(a.nbytes for a in self._arrays.values())
@@ -682,6 +740,81 @@ class Catalog:
             )
         return self._moments
 
+    # -- approximate search ------------------------------------------------------------
+    def build_index(
+        self,
+        kind: str = "ivf",
+        *,
+        n_lists: int | None = None,
+        n_probe: int | None = None,
+        encoding: str = "sq8",
+        random_state: int | None = 0,
+    ) -> Catalog:
+        """Build the ANN indexes that ``approximate=True`` fusion estimators search.
+
+        One inner-product index per component, over the items that have the
+        component (item positions as labels), and one static *fused* index
+        over every item's global-weight fusion
+        ``f_i = Σ_c G_c e_ic / ‖Σ_c G_c e_ic‖`` (``G_c`` from
+        :meth:`global_weights`, normalised to sum 1). The indexes only
+        propose candidates: the estimators re-score every candidate exactly
+        (see :doc:`/approximate`). The index belongs to the catalog:
+        :meth:`save` writes it, :meth:`load` reads it back (lazily, on first
+        search), and clones share it. Requires faiss
+        (``pip install "skfusion[ann]"``).
+
+        Parameters
+        ----------
+        kind : {"ivf", "hnsw", "flat"}, default="ivf"
+            ``"ivf"``: an inverted file (spherical k-means lists, faiss
+            ``IVF``); ``"hnsw"``: a navigable small-world graph (slow to
+            build on large catalogs); ``"flat"``: exhaustive search (exact
+            candidates, no speed-up; for checks and small catalogs).
+        n_lists : int, optional
+            IVF lists per index; ``round(sqrt(n))`` for the ``n`` items of
+            the sparsest component (at least 39 items per list) when omitted.
+        n_probe : int, optional
+            Search breadth: IVF lists probed per query (default
+            ``min(n_lists, 32)``) or HNSW ``efSearch`` (default 128). It can
+            be changed later through ``catalog.ann_index.n_probe``.
+        encoding : {"sq8", "fp16", "flat"}, default="sq8"
+            How an IVF index stores vectors: 8-bit scalar quantisation (a
+            quarter of float32's memory), float16, or float32. Quantisation
+            only affects which candidates are proposed, never the returned
+            scores.
+        random_state : int or None, default=0
+            Seed of the k-means training sample and initialisation.
+
+        Returns
+        -------
+        Catalog
+            ``self``, with :attr:`ann_index` set.
+
+        Raises
+        ------
+        ImportError
+            faiss is not installed.
+        ValueError
+            An unknown ``kind`` or ``encoding``, a non-positive ``n_lists``
+            or ``n_probe``, or more lists than items.
+        """
+        self._index = build_catalog_index(
+            self.matrices(),
+            np.asarray(self._mask),
+            self.global_weights(),
+            kind=kind,
+            n_lists=n_lists,
+            n_probe=n_probe,
+            encoding=encoding,
+            random_state=random_state,
+        )
+        return self
+
+    @property
+    def ann_index(self) -> CatalogIndex | None:
+        """The ANN index from :meth:`build_index` (or :meth:`load`), or None."""
+        return self._index
+
     def component_index(self, names: Iterable[str]) -> list[int]:
         """Positions of the given component names; unknown names raise ``ValueError``."""
         out = []
@@ -708,7 +841,8 @@ class Catalog:
         with the schema version, shapes, encoder fingerprints and a SHA-256
         checksum of each file. The directory is written beside its
         destination and renamed into place, so a crash never leaves a
-        half-written catalog at ``path``.
+        half-written catalog at ``path``. An ANN index from
+        :meth:`build_index` is saved too (one checksummed faiss file per index).
 
         Parameters
         ----------
@@ -740,7 +874,7 @@ class Catalog:
                         "name": name,
                         "file": fname,
                         "shape": list(self._arrays[name].shape),
-                        "dtype": "float32",
+                        "dtype": str(self._arrays[name].dtype),
                         "encoder_id": self._encoder_ids[name],
                         "modality": self._modalities[name],
                         "sha256": _sha256(tmp / fname),
@@ -766,6 +900,8 @@ class Catalog:
                     "file": "errors.json",
                     "sha256": _sha256(tmp / "errors.json"),
                 }
+            if self._index is not None:
+                manifest["index"] = self._index.write(tmp)
             for name, text in extra.items():
                 (tmp / name).write_text(text, encoding="utf-8")
             (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
@@ -836,13 +972,21 @@ class Catalog:
         components: dict[str, np.ndarray] = {}
         encoder_ids: dict[str, str | None] = {}
         modalities: dict[str, str | None] = {}
+        dtypes: set[str] = set()
         for entry in manifest["components"]:
             arr = np.load(checked(entry), mmap_mode=mode, allow_pickle=False)
-            if list(arr.shape) != list(entry["shape"]) or arr.dtype != np.float32:
+            want = entry.get("dtype", "float32")
+            if want not in _STORAGE_DTYPES:
+                raise ValueError(
+                    f"Component {entry['name']!r} in {root} has storage dtype {want!r}; this "
+                    f"skfusion reads {list(_STORAGE_DTYPES)}."
+                )
+            if list(arr.shape) != list(entry["shape"]) or arr.dtype != np.dtype(want):
                 raise ValueError(
                     f"Component {entry['name']!r} in {root} has shape {arr.shape} and dtype "
-                    f"{arr.dtype}; the manifest says {tuple(entry['shape'])} float32."
+                    f"{arr.dtype}; the manifest says {tuple(entry['shape'])} {want}."
                 )
+            dtypes.add(want)
             components[entry["name"]] = arr
             encoder_ids[entry["name"]] = entry.get("encoder_id")
             modalities[entry["name"]] = entry.get("modality")
@@ -853,11 +997,22 @@ class Catalog:
         if gram.shape != (C, C, n) or means.shape != (C, manifest["dim"]):
             raise ValueError(f"Catalog statistics in {root} do not match its components.")
         obj = cls.__new__(cls)
+        if len(dtypes) > 1:
+            raise ValueError(f"The components in {root} mix storage dtypes {sorted(dtypes)}.")
         obj._init(
-            components, ids, encoder_ids, False, gram=gram, means=means, modalities=modalities
+            components,
+            ids,
+            encoder_ids,
+            False,
+            gram=gram,
+            means=means,
+            modalities=modalities,
+            dtype=dtypes.pop() if dtypes else "float32",
         )
         if "errors" in manifest:
             obj._errors = json.loads(checked(manifest["errors"]).read_text(encoding="utf-8"))
+        if "index" in manifest:
+            obj._index = CatalogIndex.from_manifest(root, manifest["index"], checked)
         digest = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
         obj._source = (str(root.resolve()), bool(mmap), digest)
         return obj

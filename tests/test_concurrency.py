@@ -27,6 +27,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 from skfusion import Catalog
 from skfusion.fusion import (
+    AgreementFusion,
     AverageFusion,
     CalibratedFusion,
     CombMAXFusion,
@@ -42,6 +43,7 @@ from ._data import correlated_components, unit_rows
 N_THREADS = 8
 
 STRATEGIES: dict[str, Callable[[Catalog], Any]] = {
+    "agreement": lambda cat: AgreementFusion(cat),
     "average": lambda cat: AverageFusion(cat),
     "weighted": lambda cat: WeightedFusion(cat, weights=[0.5, 0.3, 0.2]),
     "hybrid": lambda cat: HybridFusion(cat),

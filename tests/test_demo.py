@@ -17,6 +17,7 @@ from skfusion.io import read_trec_qrels, read_trec_run
 pytrec_eval = pytest.importorskip("pytrec_eval")
 
 STRATEGIES = [
+    "agreement",
     "average",
     "weighted",
     "hybrid",
@@ -70,8 +71,8 @@ def test_demo_command_prints_the_table(tiny_report: dict) -> None:
     assert "MRR" in lines[header]
     rows = lines[header + 2 : header + 2 + len(STRATEGIES)]
     assert [r.split()[0] for r in rows] == STRATEGIES
-    assert rows[2].count("baseline") == 3
-    assert "Holm-corrected over 10 strategies" in text
+    assert rows[STRATEGIES.index("hybrid")].count("baseline") == 3
+    assert "Holm-corrected over 11 strategies" in text
     # The tiny CLIP has a 16-token context; the truncation warning becomes a note.
     assert "note:" in text
     assert "truncated" in text

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from skfusion import Catalog
 from skfusion.fusion import (
+    AgreementFusion,
     AverageFusion,
     CalibratedFusion,
     CombMAXFusion,
@@ -47,6 +48,8 @@ Factory = Callable[[Catalog, Weights], Any]
 
 #: name -> estimator factory taking (catalog, weights); weights None means equal.
 ESTIMATORS: dict[str, Factory] = {
+    "agreement": lambda cat, w: AgreementFusion(cat),
+    "agreement-unimputed": lambda cat, w: AgreementFusion(cat, impute=None),
     "average": lambda cat, w: AverageFusion(cat),
     "weighted": lambda cat, w: WeightedFusion(cat, weights=w),
     "hybrid": lambda cat, w: HybridFusion(cat),
@@ -65,6 +68,8 @@ ALL = sorted(ESTIMATORS)
 VECTOR = ["average", "weighted", "hybrid", "hybrid-literal"]
 #: Strategies whose scores do not depend on the order of the components (equal weights).
 ORDER_FREE = [
+    "agreement",
+    "agreement-unimputed",
     "average",
     "hybrid",
     "calibrated",

@@ -17,6 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfusion import AverageFusion, Catalog, HybridFusion, WeightedFusion
 from skfusion.fusion import (
+    AgreementFusion,
     CalibratedFusion,
     CombMAXFusion,
     CombMNZFusion,
@@ -75,6 +76,7 @@ _CHECK_CATALOG = Catalog.from_arrays(
         CombMNZFusion(_CHECK_CATALOG, depth=5),
         RRFusion(_CHECK_CATALOG, depth=5),
         CalibratedFusion(_CHECK_CATALOG),
+        AgreementFusion(_CHECK_CATALOG),
     ],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
@@ -91,6 +93,7 @@ ESTIMATORS = [
     lambda c: CombMNZFusion(c, depth=10),
     lambda c: RRFusion(c, depth=20),
     lambda c: CalibratedFusion(c, weights=[1, 2, 1]),
+    lambda c: AgreementFusion(c, prior=0.5),
 ]
 
 

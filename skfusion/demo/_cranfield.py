@@ -13,6 +13,7 @@ from sklearn.model_selection import KFold
 from ..catalog import Catalog
 from ..evaluation import BenchmarkResult, Tuned, benchmark_strategies
 from ..fusion import (
+    AgreementFusion,
     AverageFusion,
     CalibratedFusion,
     CombMNZFusion,
@@ -178,12 +179,14 @@ def embed_cranfield(
 def demo_strategies(catalog: Catalog, grid_step: float = 0.1) -> dict[str, Any]:
     """The strategies the demo compares.
 
-    The original three (``weighted`` tuned by nested cross-validation), the
-    label-free score and rank fusions (CombSUM with z-scores, CombMNZ with
+    The recommended default (``agreement``, label-free), the original three
+    (``weighted`` tuned by nested cross-validation), the label-free score and
+    rank fusions (CombSUM with z-scores, CombMNZ with
     min-max, RRF, calibrated; defaults, nothing tuned) and each component alone.
     """
     grid = simplex_grid(catalog.n_components, grid_step)
     strategies: dict[str, Any] = {
+        "agreement": AgreementFusion(catalog),
         "average": AverageFusion(catalog),
         "weighted": Tuned(WeightedFusion(catalog), {"weights": grid.tolist()}),
         "hybrid": HybridFusion(catalog),

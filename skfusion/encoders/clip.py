@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -26,12 +28,19 @@ from ._base import (
     tokenize,
 )
 from ._cache import get_or_load, make_key, normalize_model_ref, quiet_loading
-from ._images import ImageLoadError, is_image_reference, load_image
+from ._images import ImageLoadError, ResizeCrop, is_image_reference, load_image
 
 __all__ = ["ClipEncoder"]
 
 # Models whose text tower was trained on inputs padded to the full context.
 _PAD_TO_MAX_LENGTH_TYPES = frozenset({"siglip", "siglip2"})
+# Loader threads used by ``num_workers=None``: at most this many.
+_AUTO_WORKERS = 8
+
+
+def _auto_workers() -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(_AUTO_WORKERS, cpus or 1))
 
 
 @dataclass
@@ -158,6 +167,19 @@ class ClipEncoder(BaseEncoder):
         use it when paths come from untrusted data.
     show_progress : bool, default=False
         Show a tqdm progress bar (if tqdm is installed).
+    num_workers : int or None, default=None
+        Threads that read, decode and preprocess images while the model
+        embeds the previous batch (PIL releases the GIL while decoding and
+        resizing). ``None`` uses one per available CPU core, at most 8;
+        ``0`` loads images in the calling thread. The output does not
+        depend on it.
+    jpeg_draft : bool, default=True
+        Decode JPEG files and downloads at a reduced scale (1/2, 1/4 or 1/8,
+        PIL's draft mode) when both sides stay at least the model's input
+        size, instead of decoding every pixel and then shrinking: several
+        times faster for large photos. Embeddings differ slightly from
+        those of a full decode (cosine > 0.99 in the tests); ``False``
+        decodes every pixel.
 
     Attributes
     ----------
@@ -204,6 +226,8 @@ class ClipEncoder(BaseEncoder):
         "max_image_bytes": [Interval(Integral, 1, None, closed="left")],
         "image_root": [str, os.PathLike, None],
         "show_progress": ["boolean"],
+        "num_workers": [Interval(Integral, 0, None, closed="left"), None],
+        "jpeg_draft": ["boolean"],
     }
 
     def __init__(
@@ -218,6 +242,8 @@ class ClipEncoder(BaseEncoder):
         max_image_bytes: int = 20_000_000,
         image_root: str | os.PathLike[str] | None = None,
         show_progress: bool = False,
+        num_workers: int | None = None,
+        jpeg_draft: bool = True,
     ) -> None:
         self.model = model
         self.modality = modality
@@ -228,6 +254,8 @@ class ClipEncoder(BaseEncoder):
         self.max_image_bytes = max_image_bytes
         self.image_root = image_root
         self.show_progress = show_progress
+        self.num_workers = num_workers
+        self.jpeg_draft = jpeg_draft
 
     # -- loading ---------------------------------------------------------------
 
@@ -269,7 +297,7 @@ class ClipEncoder(BaseEncoder):
 
         Returns
         -------
-        EncodedArray of shape (n_items, embedding_dim_)
+        EncodedArray of shape (n_items, ``embedding_dim_``)
             float32, C-contiguous, L2-normalised rows in input order, with
             ``encoder_id`` set to ``encoder_id_``.
 
@@ -308,7 +336,7 @@ class ClipEncoder(BaseEncoder):
 
         Returns
         -------
-        embeddings : EncodedArray of shape (len(ok), embedding_dim_)
+        embeddings : EncodedArray of shape (len(ok), ``embedding_dim_``)
             The embeddings of the good items, in input order.
         ok : ndarray of int of shape (n_ok,)
             Input positions of the rows of ``embeddings``.
@@ -416,7 +444,9 @@ class ClipEncoder(BaseEncoder):
         model = entry.model
         device = next(model.parameters()).device
         n_truncated = 0
-        for chunk in batches(indices, self.batch_size):
+        # Longest texts first, so each batch pads to a similar length.
+        ordered = sorted(indices, key=lambda i: len(items[i]), reverse=True)
+        for chunk in batches(ordered, self.batch_size):
             encoding, n_trunc = tokenize(
                 tokenizer, [str(items[i]) for i in chunk], max_length, pad_to_max_length=pad_to_max
             )
@@ -430,6 +460,75 @@ class ClipEncoder(BaseEncoder):
             bar.update(len(chunk))
         return n_truncated
 
+    def _load_batch(
+        self, items: list[Any], batch: list[int], processor: Any, fast: ResizeCrop | None
+    ) -> tuple[list[int], Any, dict[int, ImageLoadError]]:
+        """Read, decode and preprocess one batch (run in a loader thread).
+
+        Returns the positions that loaded, their pixels (uint8 crops for
+        ``fast``, else the processor's ``pixel_values``) and the failures.
+        """
+        failed: dict[int, ImageLoadError] = {}
+        loaded: list[Any] = []
+        chunk: list[int] = []
+        root = None if self.image_root is None else os.fspath(self.image_root)
+        draft = None
+        if self.jpeg_draft:
+            draft = fast.shortest_edge if fast is not None else _draft_size(processor)
+        for i in batch:
+            try:
+                image = load_image(
+                    items[i],
+                    i,
+                    url_timeout=float(self.url_timeout),
+                    max_image_bytes=int(self.max_image_bytes),
+                    image_root=root,
+                    draft_size=draft,
+                )
+            except ImageLoadError as exc:
+                failed[i] = exc
+                continue
+            loaded.append(fast(image) if fast is not None else image)
+            chunk.append(i)
+        if not chunk:
+            return chunk, None, failed
+        if fast is not None:
+            return chunk, loaded, failed
+        return chunk, processor(images=loaded, return_tensors="pt")["pixel_values"], failed
+
+    def _loaded_batches(
+        self, items: list[Any], indices: list[int], processor: Any, fast: ResizeCrop | None
+    ) -> Iterator[tuple[list[int], list[int], Any, dict[int, ImageLoadError]]]:
+        """Batches in order, loaded ahead by ``num_workers`` threads."""
+        todo = list(batches(indices, self.batch_size))
+        workers = _auto_workers() if self.num_workers is None else int(self.num_workers)
+        if workers == 0 or len(todo) == 1:
+            for batch in todo:
+                yield (batch, *self._load_batch(items, batch, processor, fast))
+            return
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="skfusion-images")
+        pending: list[tuple[list[int], Future[Any]]] = []
+        try:
+            ahead = iter(todo)
+            # Keep every worker busy plus one batch ready for the model.
+            for batch in ahead:
+                pending.append(
+                    (batch, pool.submit(self._load_batch, items, batch, processor, fast))
+                )
+                if len(pending) > workers:
+                    break
+            while pending:
+                batch, future = pending.pop(0)
+                result = future.result()
+                nxt = next(ahead, None)
+                if nxt is not None:
+                    pending.append(
+                        (nxt, pool.submit(self._load_batch, items, nxt, processor, fast))
+                    )
+                yield (batch, *result)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def _encode_images(
         self,
         entry: _ClipModelEntry,
@@ -442,37 +541,49 @@ class ClipEncoder(BaseEncoder):
         import torch
 
         processor = self._image_processor()
+        fast = ResizeCrop.from_processor(processor)
         model = entry.model
         device = next(model.parameters()).device
         dtype = model.dtype
-        for batch in batches(indices, self.batch_size):
-            images = []
-            chunk = []
-            for i in batch:
-                try:
-                    image = load_image(
-                        items[i],
-                        i,
-                        url_timeout=float(self.url_timeout),
-                        max_image_bytes=int(self.max_image_bytes),
-                        image_root=None if self.image_root is None else os.fspath(self.image_root),
-                    )
-                except ImageLoadError as exc:
-                    if errors is None:
-                        raise
-                    errors[i] = exc
-                    continue
-                images.append(image)
-                chunk.append(i)
+        for batch, chunk, pixels, failed in self._loaded_batches(items, indices, processor, fast):
+            if failed:
+                if errors is None:
+                    raise failed[min(failed)]
+                errors.update(failed)
             if not chunk:
                 bar.update(len(batch))
                 continue
-            pixel_values = processor(images=images, return_tensors="pt")["pixel_values"]
+            if fast is not None:
+                pixel_values = fast.to_tensor(pixels, device, dtype)
+            else:
+                pixel_values = pixels.to(device, dtype=dtype)
             with torch.inference_mode():
                 features = _features(
-                    model.get_image_features(pixel_values=pixel_values.to(device, dtype=dtype)),
+                    model.get_image_features(pixel_values=pixel_values),
                     entry.embedding_dim,
                     "image",
                 )
             out[chunk] = features.float().cpu().numpy()
             bar.update(len(batch))
+
+
+def _draft_size(processor: Any) -> int | None:
+    """The smallest side an image may be decoded at for ``processor``, or None if unknown.
+
+    The largest target side named by the processor's ``size`` and
+    ``crop_size``; None when it resizes by the longest edge or names no size.
+    """
+    sides: list[int] = []
+    for attr in ("size", "crop_size"):
+        config = getattr(processor, attr, None)
+        if config is None:
+            continue
+        get = config.get if isinstance(config, dict) else lambda k, c=config: getattr(c, k, None)
+        if get("longest_edge") is not None:
+            return None
+        sides.extend(
+            int(v)
+            for v in (get(k) for k in ("shortest_edge", "height", "width"))
+            if isinstance(v, Integral)
+        )
+    return max(sides) if sides else None

@@ -186,7 +186,7 @@ class TextEncoder(BaseEncoder):
 
         Returns
         -------
-        EncodedArray of shape (n_texts, embedding_dim_)
+        EncodedArray of shape (n_texts, ``embedding_dim_``)
             float32, C-contiguous, L2-normalised rows in input order, with
             ``encoder_id`` set to ``encoder_id_``.
 

@@ -1,7 +1,8 @@
 """Fusion strategies: estimators over a Catalog, and a functional API on arrays.
 
-Vector fusion (:class:`AverageFusion`, :class:`WeightedFusion`,
-:class:`HybridFusion`) ranks by the cosine to a fused item vector; score
+Vector fusion (:class:`AgreementFusion`, the recommended default;
+:class:`AverageFusion`, :class:`WeightedFusion`, :class:`HybridFusion`)
+ranks by the cosine to a fused item vector; score
 fusion (:class:`CombSUMFusion`, :class:`CombMAXFusion`, :class:`CombMNZFusion`,
 :class:`CalibratedFusion`) combines normalised component similarities; rank
 fusion (:class:`RRFusion`) combines component rankings; :class:`LearnedFusion`
@@ -13,6 +14,7 @@ from ._engine import UndefinedScoreWarning, fused_cosine
 from ._functional import global_weights, score
 from ._registry import STRATEGIES, Strategy, get_strategy
 from ._stats import similarity_moments
+from .agreement import AgreementFusion, agreement_weights, impute_components, similarity_covariances
 from .average import AverageFusion, average_weights
 from .calibrated import CalibratedFusion, calibrated_scores
 from .hybrid import HybridFusion, hybrid_weights
@@ -30,6 +32,7 @@ from .weighted import WeightedFusion, weighted_weights
 
 __all__ = [
     "STRATEGIES",
+    "AgreementFusion",
     "AverageFusion",
     "BaseFusion",
     "CalibratedFusion",
@@ -42,6 +45,7 @@ __all__ = [
     "Strategy",
     "UndefinedScoreWarning",
     "WeightedFusion",
+    "agreement_weights",
     "average_weights",
     "calibrated_scores",
     "combmax_scores",
@@ -51,8 +55,10 @@ __all__ = [
     "get_strategy",
     "global_weights",
     "hybrid_weights",
+    "impute_components",
     "rrf_scores",
     "score",
+    "similarity_covariances",
     "similarity_moments",
     "weighted_weights",
 ]

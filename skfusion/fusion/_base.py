@@ -9,14 +9,16 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._arrays import EncodedArray, encoder_id_of, modality_of
 from .._validation import check_unit_rows, row_sq_norms
 from ..catalog import Catalog
 from ..metrics import RankingScorer, parse_metric
-from ._engine import BlockScorer, dense_scores, fused_cosine, topk_scores
+from ._approximate import approximate_kneighbors
+from ._backends import Backend, query_aware_torch_scorer, resolve_backend, static_torch_scorer
+from ._engine import BlockScorer, DualScorer, dense_scores, fused_cosine, topk_scores
 
 
 def _check_n_neighbors(n_neighbors: Any) -> None:
@@ -43,6 +45,10 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         "catalog": [Catalog, None],
         "block_size": [Interval(Integral, 1, None, closed="left"), None],
         "scoring": [str],
+        "backend": [StrOptions({"auto", "numpy", "torch"})],
+        "device": [str, None],
+        "approximate": ["boolean"],
+        "n_candidates": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -51,10 +57,18 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         *,
         block_size: int | None = None,
         scoring: str = "ndcg@10",
+        backend: str = "auto",
+        device: str | None = None,
+        approximate: bool = False,
+        n_candidates: int = 300,
     ):
         self.catalog = catalog
         self.block_size = block_size
         self.scoring = scoring
+        self.backend = backend
+        self.device = device
+        self.approximate = approximate
+        self.n_candidates = n_candidates
 
     # -- to be provided by strategies ------------------------------------------------
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:
@@ -90,6 +104,7 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         """
         catalog = self._checked_catalog()
         parse_metric(self.scoring)
+        self._scoring_backend()  # an unavailable backend or device fails here, not at search
         self.global_weights_ = self._fit_weights(catalog)
         self.n_features_in_ = catalog.dim
         self.component_names_ = catalog.names
@@ -142,7 +157,20 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         def scorer(S: np.ndarray, K: np.ndarray) -> np.ndarray:
             return fused_cosine(S, K, self._weights(S))
 
-        return scorer
+        return DualScorer(scorer, self._torch_scorer)
+
+    def _torch_scorer(self) -> Any:
+        """The block scorer on torch tensors (used by ``backend="torch"``)."""
+        C = len(self.global_weights_)
+        probe = self._weights(np.zeros((C, 1, 1), dtype=np.float32))
+        weights_torch = getattr(self, "_weights_torch", None)
+        if np.ndim(probe) == 1:  # static weights: one vector for every query and item
+            return static_torch_scorer(np.asarray(probe, dtype=np.float32))
+        return query_aware_torch_scorer(self._weights, weights_torch)
+
+    def _scoring_backend(self) -> Backend:
+        """The checked backend for the ``backend`` and ``device`` parameters."""
+        return resolve_backend(self.backend, self.device)
 
     def _scorer_for(self, queries: np.ndarray) -> Any:
         """The scorer for these validated queries (score fusion needs per-query statistics)."""
@@ -169,7 +197,12 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         Xv = self._validate_queries(X)
         cat = self._checked_catalog()
         return dense_scores(
-            Xv, cat.matrices(), cat.gram, self._scorer_for(Xv), block_size=self.block_size
+            Xv,
+            cat.matrices(),
+            cat.gram,
+            self._scorer_for(Xv),
+            block_size=self.block_size,
+            backend=self._scoring_backend(),
         )
 
     def transform(self, X: Any) -> np.ndarray:
@@ -184,6 +217,11 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         self, X: Any, n_neighbors: int = 10, return_distance: bool = True
     ) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
         """The best items for each query, by a running top-k over item blocks.
+
+        With ``approximate=True`` the items are the best among the candidates
+        proposed by the catalog's ANN index (``n_candidates`` from each of its
+        indexes), each re-scored exactly; ``n_neighbors`` may not exceed
+        ``n_candidates`` (see :doc:`/approximate`).
 
         Parameters
         ----------
@@ -206,6 +244,9 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         _check_n_neighbors(n_neighbors)
         Xv = self._validate_queries(X)
         cat = self._checked_catalog()
+        if self.approximate:
+            scores, idx = approximate_kneighbors(self, Xv, int(n_neighbors))
+            return (scores, idx) if return_distance else idx
         scores, idx = topk_scores(
             Xv,
             cat.matrices(),
@@ -213,6 +254,7 @@ class BaseFusion(TransformerMixin, BaseEstimator):
             self._scorer_for(Xv),
             int(n_neighbors),
             block_size=self.block_size,
+            backend=self._scoring_backend(),
         )
         return (scores, idx) if return_distance else idx
 

@@ -6,15 +6,28 @@ touches the embeddings), hands them with the block's Gram entries to a
 strategy's block scorer, and either writes the scores into a dense result or
 merges them into a running top-k. Memory therefore stays bounded by the block
 size whatever the catalog size, and fused vectors are never built.
+
+Where the products and scorers run is a backend (:mod:`._backends`): NumPy
+on the CPU, item ranges split over worker threads, or torch on a CPU, CUDA
+or MPS device. Catalogs stored in float16 are upcast block by block (float32
+accumulation), and the pages of memory-mapped catalogs are released once a
+block is scored, so a catalog larger than RAM is streamed with bounded
+resident memory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import mmap as mmap_module
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+
+from ._backends import Backend, NumpyBackend, TorchBackend
 
 #: A block scorer maps similarities (C, Q, B) and Gram entries (C, C, B) to
 #: scores (Q, B). NaN marks an item whose fused vector is zero (undefined cosine).
@@ -32,10 +45,18 @@ _MAX_BLOCK = 1 << 16
 _MAX_QUERY_BATCH = 256
 
 
-def block_size_for(n_queries: int) -> int:
-    """Items per block for a batch of ``n_queries`` queries."""
-    size = _TARGET_PAIRS // max(1, n_queries)
-    return int(min(_MAX_BLOCK, max(_MIN_BLOCK, size)))
+def block_size_for(n_queries: int, backend: Backend | None = None) -> int:
+    """Items per block for a batch of ``n_queries`` queries.
+
+    Torch runs each operation with a larger fixed cost (and, on an
+    accelerator, a kernel launch), so its blocks are larger: up to the whole
+    of a few-million-item catalog for one query on a GPU.
+    """
+    pairs, largest = _TARGET_PAIRS, _MAX_BLOCK
+    if isinstance(backend, TorchBackend):
+        pairs, largest = (1 << 24, 1 << 22) if backend.is_accelerator else (1 << 18, 1 << 16)
+    size = pairs // max(1, n_queries)
+    return int(min(largest, max(_MIN_BLOCK, size)))
 
 
 class UndefinedScoreWarning(RuntimeWarning):
@@ -102,9 +123,138 @@ def fused_cosine(S: np.ndarray, K: np.ndarray, W: np.ndarray) -> np.ndarray:
     return num
 
 
+class DualScorer:
+    """A block scorer with an optional torch counterpart.
+
+    Parameters
+    ----------
+    numpy_fn : callable
+        ``(S (C, Q, B), K (C, C, B)) -> (Q, B)`` on NumPy arrays.
+    make_torch : callable, optional
+        Zero-argument factory of the same scorer on torch tensors (called
+        only by the torch backend, so torch is imported only when used).
+        Without it the torch backend runs ``numpy_fn`` on host copies.
+    """
+
+    def __init__(
+        self,
+        numpy_fn: BlockScorer,
+        make_torch: Callable[[], Callable[[Any, Any], Any] | None] | None = None,
+    ) -> None:
+        self.numpy_fn = numpy_fn
+        self.make_torch = make_torch
+
+    def __call__(self, S: np.ndarray, K: np.ndarray) -> np.ndarray:
+        return self.numpy_fn(S, K)
+
+
 def _query_batches(n_queries: int) -> Iterator[slice]:
     for start in range(0, n_queries, _MAX_QUERY_BATCH):
         yield slice(start, min(start + _MAX_QUERY_BATCH, n_queries))
+
+
+def _page_releaser(E: np.ndarray) -> Callable[[int, int], None] | None:
+    """For a memory-mapped matrix, a function dropping rows ``[start, stop)`` from RSS.
+
+    Pages of a file mapping that the scan has read stay mapped, and count in
+    the process's resident memory, until the kernel needs them back; a scan
+    of a catalog larger than RAM would then show a peak RSS near the machine's
+    memory. ``madvise(MADV_DONTNEED)`` unmaps them (they are re-read from the
+    page cache or the disk if touched again), so resident memory stays at a
+    few blocks.
+    """
+    mm = getattr(E, "_mmap", None)
+    if mm is None or not hasattr(mm, "madvise") or not hasattr(mmap_module, "MADV_DONTNEED"):
+        return None
+    try:
+        base = np.frombuffer(mm, dtype=np.uint8)
+    except (TypeError, ValueError, BufferError):  # pragma: no cover - closed or odd mapping
+        return None
+    base_addr = base.ctypes.data
+    size = base.size
+    del base
+    if E.ndim != 2 or not E.flags.c_contiguous:
+        return None
+    first = E.ctypes.data - base_addr
+    row = E.shape[1] * E.itemsize
+    page = mmap_module.PAGESIZE
+
+    def release(start: int, stop: int) -> None:
+        lo = first + start * row
+        hi = min(first + stop * row, size)
+        lo -= lo % page
+        hi -= hi % page  # keep the page shared with the next block
+        if hi > lo:
+            with contextlib.suppress(OSError, ValueError):  # a mapping closed meanwhile
+                mm.madvise(mmap_module.MADV_DONTNEED, lo, hi - lo)
+
+    return release
+
+
+#: Rows of a float16 block upcast at a time (the float32 copy stays in cache).
+_UPCAST_ROWS = 2048
+#: Elements below which a torch element-wise operation runs without its thread pool.
+_TORCH_GRAIN = 32768
+
+
+def _half_matmul(queries: np.ndarray, block: np.ndarray, out: np.ndarray, up: np.ndarray) -> None:
+    """``out = queries @ block.T`` for a float16 ``block``, accumulated in float32.
+
+    The block is upcast a few rows at a time into the reused buffer ``up``
+    (by torch's vectorised conversion: NumPy's float16 cast runs about six
+    times slower here), then multiplied by BLAS in float32.
+    """
+    from ._backends import _torch
+
+    torch = _torch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # read-only memory-mapped block
+        src = torch.from_numpy(block)
+    dst = torch.from_numpy(up)
+    rows = up.shape[0]
+    # Copies below torch's parallel grain (32,768 elements) run in the calling thread:
+    # torch's own thread pool would compete with the engine's workers and BLAS.
+    step = max(1, (_TORCH_GRAIN - 1) // max(1, block.shape[1]))
+    for r in range(0, block.shape[0], rows):
+        m = min(rows, block.shape[0] - r)
+        for a in range(0, m, step):
+            b = min(a + step, m)
+            dst[a:b].copy_(src[r + a : r + b])
+        np.matmul(queries, up[:m].T, out=out[:, r : r + m])
+
+
+def _numpy_blocks(
+    queries: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    start: int,
+    stop: int,
+    size: int,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(s, e, S)`` for item blocks of ``[start, stop)``; ``S`` is a reused buffer.
+
+    float16 matrices are upcast block by block into a reused float32 buffer,
+    so products accumulate in float32 and float32 matrices take the same
+    path as before (no copy).
+    """
+    C = len(matrices)
+    buf = np.empty((C, queries.shape[0], size), dtype=np.float32)
+    up: np.ndarray | None = None
+    releasers = [_page_releaser(E) for E in matrices]
+    for s in range(start, stop, size):
+        e = min(s + size, stop)
+        S = buf[:, :, : e - s]
+        for c, E in enumerate(matrices):
+            block = E[s:e]
+            if block.dtype == np.float32:
+                np.matmul(queries, block.T, out=S[c])
+            else:
+                if up is None:
+                    up = np.empty((min(size, _UPCAST_ROWS), E.shape[1]), dtype=np.float32)
+                _half_matmul(queries, block, S[c], up)
+            release = releasers[c]
+            if release is not None:
+                release(s, e)
+        yield s, e, S
 
 
 def iter_similarity_blocks(
@@ -112,40 +262,21 @@ def iter_similarity_blocks(
     matrices: Sequence[np.ndarray],
     *,
     block_size: int | None = None,
+    backend: Backend | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield ``(start, stop, S)`` with ``S[c] = queries @ E_c[start:stop].T``, (C, Q, B).
 
-    ``S`` is a reused buffer: consume it before asking for the next block.
+    ``S`` is float32 and may be a reused buffer: consume it before asking for
+    the next block. With a torch backend the products run on its device and
+    ``S`` is brought back to the host.
     """
     n_items = matrices[0].shape[0]
-    C = len(matrices)
-    n_queries = queries.shape[0]
-    size = block_size or block_size_for(n_queries)
-    buf = np.empty((C, n_queries, size), dtype=np.float32)
-    for start in range(0, n_items, size):
-        stop = min(start + size, n_items)
-        S = buf[:, :, : stop - start]
-        for c, E in enumerate(matrices):
-            np.matmul(queries, E[start:stop].T, out=S[c])
-        yield start, stop, S
-
-
-def iter_block_scores(
-    queries: np.ndarray,
-    matrices: Sequence[np.ndarray],
-    gram: np.ndarray,
-    scorer: BlockScorer,
-    *,
-    block_size: int | None = None,
-) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield ``(start, stop, scores)`` for consecutive item blocks.
-
-    ``queries`` is (Q, d) with Q at most a few hundred (callers batch larger
-    query sets); ``scores`` is (Q, stop - start) float32 with NaN for
-    undefined cosines.
-    """
-    for start, stop, S in iter_similarity_blocks(queries, matrices, block_size=block_size):
-        yield start, stop, scorer(S, gram[:, :, start:stop])
+    size = block_size or block_size_for(queries.shape[0], backend)
+    if isinstance(backend, TorchBackend):
+        for s, e, S, _K in _torch_blocks(queries, matrices, None, backend, 0, n_items, size):
+            yield s, e, S.cpu().numpy()
+        return
+    yield from _numpy_blocks(queries, matrices, 0, n_items, size)
 
 
 def _for_batch(scorer: Any, qs: slice) -> BlockScorer:
@@ -172,27 +303,6 @@ def _warn_undefined(n_undefined: int) -> None:
         )
 
 
-def dense_scores(
-    queries: np.ndarray,
-    matrices: Sequence[np.ndarray],
-    gram: np.ndarray,
-    scorer: Any,
-    *,
-    block_size: int | None = None,
-) -> np.ndarray:
-    """All (n_queries, n_items) fused cosines, computed block by block."""
-    out = np.empty((queries.shape[0], matrices[0].shape[0]), dtype=np.float32)
-    undefined = 0
-    for qs in _query_batches(queries.shape[0]):
-        for start, stop, scores in iter_block_scores(
-            queries[qs], matrices, gram, _for_batch(scorer, qs), block_size=block_size
-        ):
-            undefined += _nan_to_floor(scores)
-            out[qs, start:stop] = scores
-    _warn_undefined(undefined)
-    return out
-
-
 def _block_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k columns per row of ``scores``, ties broken by lower column index.
 
@@ -215,6 +325,321 @@ def _block_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(top, order, axis=1), np.take_along_axis(part, order, axis=1)
 
 
+# -- NumPy backend: item ranges over worker threads ---------------------------------------
+
+#: Fewest blocks per worker thread worth a split (below, one thread is as fast).
+_MIN_BLOCKS_PER_THREAD = 4
+_BLAS_CONTROLLER: Any = None
+_BLAS_LOCK = threading.Lock()
+
+
+def _item_ranges(n_items: int, n_threads: int, size: int) -> list[tuple[int, int]]:
+    """Contiguous item ranges, one per worker, aligned to the block size."""
+    n_blocks = -(-n_items // size)
+    workers = max(1, min(n_threads, n_blocks // _MIN_BLOCKS_PER_THREAD))
+    if workers == 1:
+        return [(0, n_items)]
+    per = -(-n_blocks // workers)
+    return [
+        (w * per * size, min((w + 1) * per * size, n_items))
+        for w in range(workers)
+        if w * per * size < n_items
+    ]
+
+
+def _one_blas_thread() -> Any:
+    """A context limiting BLAS to one thread (each worker thread then runs its own)."""
+    global _BLAS_CONTROLLER
+    with _BLAS_LOCK:
+        if _BLAS_CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLER = ThreadpoolController()
+        return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+def _run_ranges(ranges: list[tuple[int, int]], work: Callable[[int, int], Any]) -> list[Any]:
+    """``work(start, stop)`` for each range: inline for one, on threads for several."""
+    if len(ranges) == 1:
+        return [work(*ranges[0])]
+    with _one_blas_thread(), ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+        futures = [pool.submit(work, a, b) for a, b in ranges]
+        return [f.result() for f in futures]
+
+
+def _merge_topk(
+    best: tuple[np.ndarray, np.ndarray] | None, new: tuple[np.ndarray, np.ndarray], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge two descending top-k lists; the first holds lower positions and wins ties."""
+    if best is None:
+        return new
+    cat_s = np.concatenate([best[0], new[0]], axis=1)
+    cat_i = np.concatenate([best[1], new[1]], axis=1)
+    order = np.argsort(-cat_s, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(cat_s, order, axis=1), np.take_along_axis(cat_i, order, axis=1)
+
+
+def _numpy_dense(
+    queries: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    gram: np.ndarray,
+    scorer: Any,
+    size: int | None,
+    backend: NumpyBackend,
+) -> np.ndarray:
+    n_items = matrices[0].shape[0]
+    out = np.empty((queries.shape[0], n_items), dtype=np.float32)
+    undefined = 0
+    for qs in _query_batches(queries.shape[0]):
+        q = queries[qs]
+        bsize = size or block_size_for(q.shape[0])
+        batch = _for_batch(scorer, qs)
+
+        def work(
+            a: int,
+            b: int,
+            q: np.ndarray = q,
+            batch: Any = batch,
+            bsize: int = bsize,
+            qs: slice = qs,
+        ) -> int:
+            n_bad = 0
+            for s, e, S in _numpy_blocks(q, matrices, a, b, bsize):
+                scores = batch(S, gram[:, :, s:e])
+                n_bad += _nan_to_floor(scores)
+                out[qs, s:e] = scores
+            return n_bad
+
+        undefined += sum(_run_ranges(_item_ranges(n_items, backend.threads(), bsize), work))
+    _warn_undefined(undefined)
+    return out
+
+
+def _numpy_topk(
+    queries: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    gram: np.ndarray,
+    scorer: Any,
+    k: int,
+    size: int | None,
+    backend: NumpyBackend,
+) -> tuple[np.ndarray, np.ndarray]:
+    n_items = matrices[0].shape[0]
+    Qn = queries.shape[0]
+    out_s = np.empty((Qn, k), dtype=np.float32)
+    out_i = np.empty((Qn, k), dtype=np.int64)
+    undefined = 0
+    for qs in _query_batches(Qn):
+        q = queries[qs]
+        bsize = size or block_size_for(q.shape[0])
+        batch = _for_batch(scorer, qs)
+
+        def work(
+            a: int, b: int, q: np.ndarray = q, batch: Any = batch, bsize: int = bsize
+        ) -> tuple[tuple[np.ndarray, np.ndarray] | None, int]:
+            best: tuple[np.ndarray, np.ndarray] | None = None
+            n_bad = 0
+            for s, e, S in _numpy_blocks(q, matrices, a, b, bsize):
+                scores = batch(S, gram[:, :, s:e])
+                n_bad += _nan_to_floor(scores)
+                top, idx = _block_topk(scores, k)
+                best = _merge_topk(best, (top, idx + s), k)
+            return best, n_bad
+
+        best: tuple[np.ndarray, np.ndarray] | None = None
+        # Ranges come back in item order, so earlier (lower) positions win ties.
+        for part, n_bad in _run_ranges(_item_ranges(n_items, backend.threads(), bsize), work):
+            undefined += n_bad
+            if part is not None:
+                best = _merge_topk(best, part, k)
+        assert best is not None
+        out_s[qs], out_i[qs] = best
+    _warn_undefined(undefined)
+    return out_s, out_i
+
+
+# -- torch backend ------------------------------------------------------------------------
+
+
+def _device_matrices(
+    matrices: Sequence[np.ndarray], gram: np.ndarray | None, backend: TorchBackend
+) -> tuple[list[Any], Any, bool]:
+    """Component matrices (and Gram) as tensors on the backend's device.
+
+    On the CPU they share the arrays' memory. On an accelerator they are
+    copied once and kept resident when they fit in a conservative share of
+    free device memory; otherwise the engine streams each block.
+    """
+    from ._backends import _torch, as_tensor
+
+    torch = _torch()
+    device = backend.device
+    resident = True
+    if backend.is_accelerator and device.startswith("cuda"):
+        need = sum(E.nbytes for E in matrices) + (0 if gram is None else gram.nbytes)
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        resident = need < 0.7 * free
+    if not resident:
+        return list(matrices), None if gram is None else gram, False
+    mats = [as_tensor(E, device, resident=backend.is_accelerator) for E in matrices]
+    K = None if gram is None else as_tensor(gram, device, resident=backend.is_accelerator)
+    return mats, K, True
+
+
+def _torch_blocks(
+    queries: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    gram: np.ndarray | None,
+    backend: TorchBackend,
+    start: int,
+    stop: int,
+    size: int,
+) -> Iterator[tuple[int, int, Any, Any]]:
+    """``(s, e, S, K)`` tensors on the backend's device for item blocks of ``[start, stop)``."""
+    from ._backends import _torch, torch_matmul_f32
+
+    torch = _torch()
+    device = backend.device
+    q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32)).to(device)
+    mats, K, resident = _device_matrices(matrices, gram, backend)
+    releasers = [_page_releaser(E) for E in matrices] if device == "cpu" else [None] * len(mats)
+    for s in range(start, stop, size):
+        e = min(s + size, stop)
+        parts = []
+        for c, E in enumerate(mats):
+            block = E[s:e] if resident else torch.from_numpy(np.array(E[s:e])).to(device)
+            parts.append(torch_matmul_f32(q, block))
+            release = releasers[c]
+            if release is not None:
+                release(s, e)
+        S = torch.stack(parts)
+        if gram is None:
+            Kb = None
+        elif resident:
+            Kb = K[:, :, s:e]
+        else:
+            Kb = torch.from_numpy(np.array(gram[:, :, s:e])).to(device)
+        yield s, e, S, Kb
+
+
+def _torch_block_scorer(batch: Any) -> Callable[[Any, Any], Any]:
+    """The torch form of a block scorer, or a host fallback running its NumPy form."""
+    make = getattr(batch, "make_torch", None)
+    fn = make() if make is not None else None
+    if fn is not None:
+        return fn
+    from ._backends import _torch
+
+    torch = _torch()
+
+    def host(S: Any, K: Any) -> Any:
+        scores = batch(S.cpu().numpy(), K.cpu().numpy())
+        return torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32)).to(S.device)
+
+    return host
+
+
+def _torch_nan_to_floor(scores: Any) -> tuple[Any, Any]:
+    from ._backends import _torch
+
+    torch = _torch()
+    bad = torch.isnan(scores)
+    return scores.masked_fill(bad, float("-inf")), bad.sum()
+
+
+def _torch_dense(
+    queries: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    gram: np.ndarray,
+    scorer: Any,
+    size: int | None,
+    backend: TorchBackend,
+) -> np.ndarray:
+    n_items = matrices[0].shape[0]
+    out = np.empty((queries.shape[0], n_items), dtype=np.float32)
+    undefined: Any = 0
+    for qs in _query_batches(queries.shape[0]):
+        q = queries[qs]
+        bsize = size or block_size_for(q.shape[0], backend)
+        fn = _torch_block_scorer(_for_batch(scorer, qs))
+        for s, e, S, K in _torch_blocks(q, matrices, gram, backend, 0, n_items, bsize):
+            scores, n_bad = _torch_nan_to_floor(fn(S, K))
+            undefined = undefined + n_bad
+            out[qs, s:e] = scores.cpu().numpy()
+    _warn_undefined(int(undefined))
+    return out
+
+
+def _torch_topk(
+    queries: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    gram: np.ndarray,
+    scorer: Any,
+    k: int,
+    size: int | None,
+    backend: TorchBackend,
+) -> tuple[np.ndarray, np.ndarray]:
+    from ._backends import torch_block_topk, torch_merge_topk
+
+    n_items = matrices[0].shape[0]
+    Qn = queries.shape[0]
+    out_s = np.empty((Qn, k), dtype=np.float32)
+    out_i = np.empty((Qn, k), dtype=np.int64)
+    undefined: Any = 0
+    for qs in _query_batches(Qn):
+        q = queries[qs]
+        bsize = size or block_size_for(q.shape[0], backend)
+        fn = _torch_block_scorer(_for_batch(scorer, qs))
+        best: tuple[Any, Any] | None = None
+        for s, e, S, K in _torch_blocks(q, matrices, gram, backend, 0, n_items, bsize):
+            scores, n_bad = _torch_nan_to_floor(fn(S, K))
+            undefined = undefined + n_bad
+            top, idx = torch_block_topk(scores, min(k, e - s))
+            best = torch_merge_topk(best, (top, idx + s), k)
+        assert best is not None
+        out_s[qs] = best[0].cpu().numpy()
+        out_i[qs] = best[1].cpu().numpy()
+    _warn_undefined(int(undefined))
+    return out_s, out_i
+
+
+# -- entry points -------------------------------------------------------------------------
+
+
+def dense_scores(
+    queries: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    gram: np.ndarray,
+    scorer: Any,
+    *,
+    block_size: int | None = None,
+    backend: Backend | None = None,
+) -> np.ndarray:
+    """All (n_queries, n_items) fused cosines, computed block by block.
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_queries, d), float32
+    matrices : sequence of C ndarrays of shape (n_items, d)
+        float32 or float16 (upcast per block; float32 accumulation).
+    gram : ndarray of shape (C, C, n_items), float32
+    scorer : block scorer
+        See :data:`BlockScorer` and :class:`DualScorer`.
+    block_size : int, optional
+        Items per block; sized from the query batch when omitted.
+    backend : NumpyBackend or TorchBackend, optional
+        NumPy on all available cores when omitted.
+
+    Returns
+    -------
+    ndarray of shape (n_queries, n_items), float32
+        Undefined cosines are -inf (with an :class:`UndefinedScoreWarning`).
+    """
+    if isinstance(backend, TorchBackend):
+        return _torch_dense(queries, matrices, gram, scorer, block_size, backend)
+    return _numpy_dense(queries, matrices, gram, scorer, block_size, backend or NumpyBackend())
+
+
 def topk_scores(
     queries: np.ndarray,
     matrices: Sequence[np.ndarray],
@@ -223,42 +648,28 @@ def topk_scores(
     k: int,
     *,
     block_size: int | None = None,
+    backend: Backend | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best items per query with a running top-k over item blocks.
+
+    Memory stays bounded whatever the catalog size: one block of
+    similarities per worker and a (Q, k) list per query batch.
+
+    Parameters
+    ----------
+    queries, matrices, gram, scorer, block_size, backend
+        As in :func:`dense_scores`.
+    k : int
+        Items kept per query (capped at the catalog size).
 
     Returns
     -------
     scores : ndarray of shape (n_queries, k), float32, descending
     indices : ndarray of shape (n_queries, k), int64 item positions
         Ties are broken by lower item position, so results do not depend on
-        the block size.
+        the block size, the number of threads or the backend.
     """
-    n_items = matrices[0].shape[0]
-    k = min(k, n_items)
-    Qn = queries.shape[0]
-    out_s = np.empty((Qn, k), dtype=np.float32)
-    out_i = np.empty((Qn, k), dtype=np.int64)
-    undefined = 0
-    for qs in _query_batches(Qn):
-        best_s: np.ndarray | None = None
-        best_i: np.ndarray | None = None
-        for start, _stop, scores in iter_block_scores(
-            queries[qs], matrices, gram, _for_batch(scorer, qs), block_size=block_size
-        ):
-            undefined += _nan_to_floor(scores)
-            s, i = _block_topk(scores, k)
-            i = i + start
-            if best_s is None or best_i is None:
-                best_s, best_i = s, i
-                continue
-            # Earlier blocks hold lower positions: a stable sort keeps them first on ties.
-            cat_s = np.concatenate([best_s, s], axis=1)
-            cat_i = np.concatenate([best_i, i], axis=1)
-            order = np.argsort(-cat_s, axis=1, kind="stable")[:, :k]
-            best_s = np.take_along_axis(cat_s, order, axis=1)
-            best_i = np.take_along_axis(cat_i, order, axis=1)
-        assert best_s is not None
-        assert best_i is not None
-        out_s[qs], out_i[qs] = best_s, best_i
-    _warn_undefined(undefined)
-    return out_s, out_i
+    k = min(int(k), matrices[0].shape[0])
+    if isinstance(backend, TorchBackend):
+        return _torch_topk(queries, matrices, gram, scorer, k, block_size, backend)
+    return _numpy_topk(queries, matrices, gram, scorer, k, block_size, backend or NumpyBackend())

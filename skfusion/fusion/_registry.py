@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._base import BaseFusion
+from .agreement import AgreementFusion, agreement_weights
 from .average import AverageFusion, average_weights
 from .calibrated import CalibratedFusion, calibrated_scores
 from .hybrid import HybridFusion, hybrid_weights
@@ -49,6 +50,7 @@ class Strategy:
 
 
 STRATEGIES: dict[str, Strategy] = {
+    "agreement": Strategy("agreement", AgreementFusion, agreement_weights, ("prior", "impute")),
     "average": Strategy("average", AverageFusion, average_weights, ()),
     "weighted": Strategy("weighted", WeightedFusion, weighted_weights, ("weights",), ("weights",)),
     "hybrid": Strategy("hybrid", HybridFusion, hybrid_weights, ("negative",)),

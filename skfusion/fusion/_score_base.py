@@ -12,7 +12,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..catalog import Catalog
+from ._approximate import approximate_candidate_lists
+from ._backends import torch_normalized_scorer
 from ._base import BaseFusion, _check_n_neighbors
+from ._engine import DualScorer
 from ._stats import NORMALIZATIONS, ComponentScan, normalization_coefficients, scan_components
 from .weighted import check_weights
 
@@ -54,7 +57,10 @@ class _BlockNormalizedScorer:
             N = normalize_similarities(S, offset, scale, self.clip)
             return self.combine(N, present, self.weights).astype(np.float32, copy=False)
 
-        return scorer
+        def make_torch() -> Any:
+            return torch_normalized_scorer(offset, scale, self.clip, self.weights, self.combine)
+
+        return DualScorer(scorer, make_torch)
 
 
 class BaseScoreFusion(BaseFusion):
@@ -82,8 +88,20 @@ class BaseScoreFusion(BaseFusion):
         weights: Sequence[float] | Mapping[str, float] | None = None,
         block_size: int | None = None,
         scoring: str = "ndcg@10",
+        backend: str = "auto",
+        device: str | None = None,
+        approximate: bool = False,
+        n_candidates: int = 300,
     ):
-        super().__init__(catalog, block_size=block_size, scoring=scoring)
+        super().__init__(
+            catalog,
+            block_size=block_size,
+            scoring=scoring,
+            backend=backend,
+            device=device,
+            approximate=approximate,
+            n_candidates=n_candidates,
+        )
         self.normalization = normalization
         self.weights = weights
 
@@ -93,7 +111,13 @@ class BaseScoreFusion(BaseFusion):
         return check_weights(self.weights, catalog.names)
 
     def _scan(self, queries: np.ndarray, depth: int) -> ComponentScan:
-        return scan_components(self._checked_catalog(), queries, depth, block_size=self.block_size)
+        return scan_components(
+            self._checked_catalog(),
+            queries,
+            depth,
+            block_size=self.block_size,
+            backend=self._scoring_backend(),
+        )
 
     def _coefficients(
         self, queries: np.ndarray, scan: ComponentScan | None = None
@@ -199,7 +223,11 @@ class BaseCandidateFusion(BaseScoreFusion):
         k = min(int(n_neighbors), n_items)
         out_s = np.zeros((Xv.shape[0], k), dtype=np.float32)
         out_i = np.empty((Xv.shape[0], k), dtype=np.int64)
-        for q, (idx, sc) in enumerate(self._all_candidates(Xv)):
+        if self.approximate:
+            candidates = approximate_candidate_lists(self, Xv, int(n_neighbors))
+        else:
+            candidates = self._all_candidates(Xv)
+        for q, (idx, sc) in enumerate(candidates):
             positive = sc > 0
             idx_p, sc_p = idx[positive], sc[positive]
             order = np.lexsort((idx_p, -sc_p))[:k]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..catalog import Catalog
+from ._backends import Backend
 from ._engine import _MAX_QUERY_BATCH, _block_topk, iter_similarity_blocks
 
 #: Normalisations of a component's similarities over the catalog.
@@ -70,7 +71,12 @@ def _merge(
 
 
 def scan_components(
-    catalog: Catalog, queries: np.ndarray, depth: int, *, block_size: int | None = None
+    catalog: Catalog,
+    queries: np.ndarray,
+    depth: int,
+    *,
+    block_size: int | None = None,
+    backend: Backend | None = None,
 ) -> ComponentScan:
     """Minimum, maximum and top-``depth`` items of each component's similarities.
 
@@ -81,6 +87,8 @@ def scan_components(
     depth : int
         Length of the top lists (0 for none).
     block_size : int, optional
+    backend : NumpyBackend or TorchBackend, optional
+        Where the similarity products run (NumPy when omitted).
 
     Returns
     -------
@@ -100,7 +108,9 @@ def scan_components(
         run_lo = np.full((C, qs.stop - qs.start), np.inf, dtype=np.float32)
         run_hi = np.full((C, qs.stop - qs.start), -np.inf, dtype=np.float32)
         best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * C
-        for start, stop, S in iter_similarity_blocks(queries[qs], mats, block_size=block_size):
+        for start, stop, S in iter_similarity_blocks(
+            queries[qs], mats, block_size=block_size, backend=backend
+        ):
             present = mask[:, start:stop]
             for c in range(C):
                 full = bool(present[c].all())

@@ -51,6 +51,18 @@ class AverageFusion(BaseFusion):
         Metric of :meth:`score` (what ``GridSearchCV`` optimises by
         default): ``"ndcg@k"``, ``"recall@k"``, ``"precision@k"``,
         ``"mrr"``, ``"map"`` (see :func:`skfusion.metrics.parse_metric`).
+    backend : {"auto", "numpy", "torch"}, default="auto"
+        Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
+        one is available and numpy otherwise (see :doc:`/scale`).
+    device : str, optional
+        Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``, ``"mps"``); the best available one when omitted.
+    approximate : bool, default=False
+        Take :meth:`kneighbors` candidates from the catalog's ANN index
+        (:meth:`skfusion.Catalog.build_index`) and re-score them exactly;
+        exact search over every item when False.
+    n_candidates : int, default=300
+        Candidates per query taken from each index when ``approximate``.
 
     Attributes
     ----------

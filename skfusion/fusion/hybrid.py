@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from ..catalog import Catalog
+from ._backends import torch_hybrid_weights
 from ._base import BaseFusion
 
 #: Policies for negative component similarities.
@@ -104,6 +105,18 @@ class HybridFusion(BaseFusion):
         Metric of :meth:`score` (what ``GridSearchCV`` optimises by
         default): ``"ndcg@k"``, ``"recall@k"``, ``"precision@k"``,
         ``"mrr"``, ``"map"`` (see :func:`skfusion.metrics.parse_metric`).
+    backend : {"auto", "numpy", "torch"}, default="auto"
+        Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
+        one is available and numpy otherwise (see :doc:`/scale`).
+    device : str, optional
+        Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``, ``"mps"``); the best available one when omitted.
+    approximate : bool, default=False
+        Take :meth:`kneighbors` candidates from the catalog's ANN index
+        (:meth:`skfusion.Catalog.build_index`) and re-score them exactly;
+        exact search over every item when False.
+    n_candidates : int, default=300
+        Candidates per query taken from each index when ``approximate``.
 
     Attributes
     ----------
@@ -139,8 +152,20 @@ class HybridFusion(BaseFusion):
         negative: str = "clamp",
         block_size: int | None = None,
         scoring: str = "ndcg@10",
+        backend: str = "auto",
+        device: str | None = None,
+        approximate: bool = False,
+        n_candidates: int = 300,
     ):
-        super().__init__(catalog, block_size=block_size, scoring=scoring)
+        super().__init__(
+            catalog,
+            block_size=block_size,
+            scoring=scoring,
+            backend=backend,
+            device=device,
+            approximate=approximate,
+            n_candidates=n_candidates,
+        )
         self.negative = negative
 
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:
@@ -154,3 +179,7 @@ class HybridFusion(BaseFusion):
 
     def _weights(self, S: np.ndarray) -> np.ndarray:
         return hybrid_weights(S, global_weights=self.global_weights_, negative=self.negative)
+
+    def _weights_torch(self, S: Any) -> Any:
+        """:meth:`_weights` on a torch tensor, on its device (``backend="torch"``)."""
+        return torch_hybrid_weights(S, self.global_weights_, self.negative)

@@ -149,6 +149,18 @@ class LearnedFusion(BaseFusion):
     scoring : str, default="ndcg@10"
         Metric of :meth:`score` (what ``GridSearchCV`` optimises by
         default; see :func:`skfusion.metrics.parse_metric`).
+    backend : {"auto", "numpy", "torch"}, default="auto"
+        Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
+        one is available and numpy otherwise (see :doc:`/scale`).
+    device : str, optional
+        Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``, ``"mps"``); the best available one when omitted.
+    approximate : bool, default=False
+        Take :meth:`kneighbors` candidates from the catalog's ANN index
+        (:meth:`skfusion.Catalog.build_index`) and re-score them exactly;
+        exact search over every item when False.
+    n_candidates : int, default=300
+        Candidates per query taken from each index when ``approximate``.
 
     Attributes
     ----------
@@ -203,8 +215,20 @@ class LearnedFusion(BaseFusion):
         random_state: Any = None,
         block_size: int | None = None,
         scoring: str = "ndcg@10",
+        backend: str = "auto",
+        device: str | None = None,
+        approximate: bool = False,
+        n_candidates: int = 300,
     ):
-        super().__init__(catalog, block_size=block_size, scoring=scoring)
+        super().__init__(
+            catalog,
+            block_size=block_size,
+            scoring=scoring,
+            backend=backend,
+            device=device,
+            approximate=approximate,
+            n_candidates=n_candidates,
+        )
         self.alpha = alpha
         self.temperature = temperature
         self.n_negatives = n_negatives
@@ -304,7 +328,13 @@ class LearnedFusion(BaseFusion):
         rel_keys = rows * n_items + rel.indices
         lists = []
         for w in mined:
-            est = WeightedFusion(catalog, weights=w.tolist(), block_size=self.block_size).fit()
+            est = WeightedFusion(
+                catalog,
+                weights=w.tolist(),
+                block_size=self.block_size,
+                backend=self.backend,
+                device=self.device,
+            ).fit()
             top = est.kneighbors(X, n_neighbors=depth, return_distance=False)
             assert isinstance(top, np.ndarray)
             top_keys = np.arange(n_queries, dtype=np.int64)[:, None] * n_items + top

@@ -69,6 +69,18 @@ class RRFusion(BaseCandidateFusion):
         Per-component weights (weighted RRF); equal when omitted.
     block_size : int, optional
     scoring : str, default="ndcg@10"
+    backend : {"auto", "numpy", "torch"}, default="auto"
+        Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
+        one is available and numpy otherwise (see :doc:`/scale`).
+    device : str, optional
+        Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``, ``"mps"``); the best available one when omitted.
+    approximate : bool, default=False
+        Take :meth:`kneighbors` candidates from the catalog's ANN index
+        (:meth:`skfusion.Catalog.build_index`) and re-score them exactly;
+        exact search over every item when False.
+    n_candidates : int, default=300
+        Candidates per query taken from each index when ``approximate``.
     """
 
     _parameter_constraints = {
@@ -87,8 +99,21 @@ class RRFusion(BaseCandidateFusion):
         weights: Sequence[float] | Mapping[str, float] | None = None,
         block_size: int | None = None,
         scoring: str = "ndcg@10",
+        backend: str = "auto",
+        device: str | None = None,
+        approximate: bool = False,
+        n_candidates: int = 300,
     ):
-        BaseFusion.__init__(self, catalog, block_size=block_size, scoring=scoring)
+        BaseFusion.__init__(
+            self,
+            catalog,
+            block_size=block_size,
+            scoring=scoring,
+            backend=backend,
+            device=device,
+            approximate=approximate,
+            n_candidates=n_candidates,
+        )
         self.weights = weights
         self.k = k
         self.depth = depth

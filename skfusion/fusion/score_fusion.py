@@ -83,6 +83,18 @@ class CombSUMFusion(BaseScoreFusion):
         Non-negative per-component weights; equal when omitted.
     block_size : int, optional
     scoring : str, default="ndcg@10"
+    backend : {"auto", "numpy", "torch"}, default="auto"
+        Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
+        one is available and numpy otherwise (see :doc:`/scale`).
+    device : str, optional
+        Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``, ``"mps"``); the best available one when omitted.
+    approximate : bool, default=False
+        Take :meth:`kneighbors` candidates from the catalog's ANN index
+        (:meth:`skfusion.Catalog.build_index`) and re-score them exactly;
+        exact search over every item when False.
+    n_candidates : int, default=300
+        Candidates per query taken from each index when ``approximate``.
 
     Attributes
     ----------
@@ -121,6 +133,18 @@ class CombMNZFusion(BaseCandidateFusion):
     weights : sequence or mapping of float, optional
     block_size : int, optional
     scoring : str, default="ndcg@10"
+    backend : {"auto", "numpy", "torch"}, default="auto"
+        Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
+        one is available and numpy otherwise (see :doc:`/scale`).
+    device : str, optional
+        Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``, ``"mps"``); the best available one when omitted.
+    approximate : bool, default=False
+        Take :meth:`kneighbors` candidates from the catalog's ANN index
+        (:meth:`skfusion.Catalog.build_index`) and re-score them exactly;
+        exact search over every item when False.
+    n_candidates : int, default=300
+        Candidates per query taken from each index when ``approximate``.
     """
 
     _parameter_constraints = {**BaseCandidateFusion._parameter_constraints}
@@ -134,6 +158,10 @@ class CombMNZFusion(BaseCandidateFusion):
         weights: Sequence[float] | Mapping[str, float] | None = None,
         block_size: int | None = None,
         scoring: str = "ndcg@10",
+        backend: str = "auto",
+        device: str | None = None,
+        approximate: bool = False,
+        n_candidates: int = 300,
     ):
         super().__init__(
             catalog,
@@ -141,6 +169,10 @@ class CombMNZFusion(BaseCandidateFusion):
             weights=weights,
             block_size=block_size,
             scoring=scoring,
+            backend=backend,
+            device=device,
+            approximate=approximate,
+            n_candidates=n_candidates,
         )
         self.depth = depth
 

@@ -1,0 +1,235 @@
+"""Approximate search with exact re-ranking (``approximate=True`` on the fusion estimators).
+
+The catalog's ANN index (:meth:`skfusion.Catalog.build_index`) proposes, for
+each query, the union of the ``n_candidates`` nearest items of every
+component index and of the static fused index. Those candidates are then
+scored *exactly* by the estimator's own strategy, with the same Gram-form
+scorer as exact search, and the top-k among them is returned. Whatever the
+index misses cannot be returned; every returned score is exact.
+
+Per-query statistics over the whole catalog are handled as follows:
+
+* vector fusion (average, weighted, hybrid, learned): no statistics, the
+  candidates' scores are exact;
+* z-score, DBSF and calibrated normalisations: the moments come from the
+  catalog's means and covariances without a scan, so they are exact;
+* min-max normalisation: the catalog minimum and maximum of each component
+  are taken over the candidates, which include the nearest items to ``q``
+  (for the maximum) and to ``-q`` (for the minimum): approximate;
+* RRF and CombMNZ: each component's top-``depth`` list is made from the
+  candidates that have the component (their exact similarities, ranked), so
+  ranks are exact as long as the true top-``depth`` items are candidates:
+  approximate. For them each index is asked for ``max(n_candidates, depth)``
+  items so the lists can be filled.
+
+``n_candidates`` at least the catalog size makes every item a candidate, so
+the results are those of exact search.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..catalog import Catalog
+from ._engine import _block_topk, _for_batch, _nan_to_floor, _warn_undefined, topk_scores
+from ._stats import ComponentScan
+
+
+def _require_index(estimator: Any) -> Any:
+    """The ANN index of the estimator's ``catalog`` parameter.
+
+    An estimator may score a derived catalog with the same items in the same
+    order (AgreementFusion scores an imputed copy); candidates are item
+    positions, so they come from the index of the catalog the user gave.
+    """
+    scored: Catalog = estimator._checked_catalog()
+    catalog: Catalog = estimator.catalog
+    if catalog.n_items != scored.n_items:  # pragma: no cover - a broken subclass
+        raise ValueError("The scored catalog and the indexed catalog differ in size.")
+    index = catalog.ann_index
+    if index is None:
+        raise ValueError(
+            f"{type(estimator).__name__}(approximate=True) needs the catalog's ANN index, "
+            "but none was built: call catalog.build_index() first (and catalog.save() to keep "
+            "it), or use approximate=False for exact search."
+        )
+    if index.n_components != catalog.n_components:
+        raise ValueError(
+            f"The catalog's ANN index covers {index.n_components} components but the catalog "
+            f"has {catalog.n_components}; rebuild it with catalog.build_index()."
+        )
+    return index
+
+
+def _check_k(estimator: Any, k: int) -> None:
+    if k > int(estimator.n_candidates):
+        raise ValueError(
+            f"n_neighbors={k} exceeds n_candidates={estimator.n_candidates}: approximate search "
+            f"returns neighbours from at least n_candidates candidates per query; raise "
+            f"n_candidates to at least {k}."
+        )
+
+
+def candidate_pools(
+    index: Any, queries: np.ndarray, n: int, n_items: int, *, lowest: bool
+) -> list[np.ndarray]:
+    """Sorted unique candidate item positions per query (the union over all indexes).
+
+    ``n >= n_items`` makes every item a candidate without searching: the
+    result is then exact search (at exact search's cost).
+    """
+    if n >= n_items:
+        return [np.arange(n_items, dtype=np.int64)] * queries.shape[0]
+    found = index.search(queries, n, lowest=lowest)
+    return [np.unique(row[row >= 0]) for row in found]
+
+
+def candidate_similarities(
+    matrices: list[np.ndarray], query: np.ndarray, pool: np.ndarray
+) -> np.ndarray:
+    """Exact ``s_ic`` of one query against the candidates, shape (C, 1, m), float32."""
+    q = np.ascontiguousarray(query[None, :], dtype=np.float32)
+    S = np.empty((len(matrices), 1, pool.size), dtype=np.float32)
+    for c, E in enumerate(matrices):
+        np.matmul(q, np.asarray(E[pool]).T, out=S[c])
+    return S
+
+
+def _extremes(sims: list[np.ndarray], pools: list[np.ndarray], mask: np.ndarray) -> ComponentScan:
+    """Minimum and maximum of each component's similarities over the candidates having it."""
+    C, Q = mask.shape[0], len(pools)
+    lo = np.zeros((C, Q), dtype=np.float32)
+    hi = np.zeros((C, Q), dtype=np.float32)
+    for q, (S, pool) in enumerate(zip(sims, pools, strict=True)):
+        present = mask[:, pool]
+        for c in range(C):
+            values = S[c, 0, present[c]]
+            if values.size:  # otherwise no candidate has c: its coefficients never apply
+                lo[c, q], hi[c, q] = values.min(), values.max()
+    empty_s = np.empty((C, Q, 0), dtype=np.float32)
+    return ComponentScan(lo, hi, empty_s, np.empty((C, Q, 0), dtype=np.int64))
+
+
+def _minmax(estimator: Any) -> bool:
+    return hasattr(estimator, "_coefficients") and estimator.normalization == "minmax"
+
+
+def approximate_kneighbors(
+    estimator: Any, queries: np.ndarray, n_neighbors: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``n_neighbors`` items per query among ANN candidates, re-scored exactly.
+
+    For the estimators built on :class:`~skfusion.fusion._base.BaseFusion`
+    and :class:`~skfusion.fusion._score_base.BaseScoreFusion` (those scored
+    block by block). A query whose candidates number fewer than
+    ``n_neighbors`` (an index returned short lists) is searched exactly.
+
+    Parameters
+    ----------
+    estimator : BaseFusion
+        A fitted estimator with ``approximate=True``.
+    queries : ndarray of shape (n_queries, dim), float32
+        Validated unit-norm queries.
+    n_neighbors : int
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, k), float32
+    indices : ndarray of shape (n_queries, k), int64
+        ``k = min(n_neighbors, n_items)``; ties go to the lower position.
+    """
+    catalog: Catalog = estimator._checked_catalog()
+    index = _require_index(estimator)
+    _check_k(estimator, n_neighbors)
+    k = min(int(n_neighbors), catalog.n_items)
+    mats, gram, mask = catalog.matrices(), catalog.gram, catalog.mask
+    minmax = _minmax(estimator)
+    pools = candidate_pools(
+        index, queries, int(estimator.n_candidates), catalog.n_items, lowest=minmax
+    )
+    sims = [candidate_similarities(mats, queries[q], pool) for q, pool in enumerate(pools)]
+    if minmax:
+        from ._score_base import _BlockNormalizedScorer
+
+        offset, scale, clip = estimator._coefficients(queries, _extremes(sims, pools, mask))
+        scorer: Any = _BlockNormalizedScorer(
+            offset,
+            scale,
+            clip,
+            np.asarray(estimator.global_weights_, np.float32),
+            type(estimator)._combine,
+        )
+    else:
+        scorer = estimator._scorer_for(queries)
+
+    Qn = queries.shape[0]
+    out_s = np.empty((Qn, k), dtype=np.float32)
+    out_i = np.empty((Qn, k), dtype=np.int64)
+    short: list[int] = []
+    undefined = 0
+    for q, (S, pool) in enumerate(zip(sims, pools, strict=True)):
+        if pool.size < k:
+            short.append(q)
+            continue
+        scores = scorer_for_query(scorer, q)(S, gram[:, :, pool])
+        undefined += _nan_to_floor(scores)
+        s, i = _block_topk(scores, k)
+        out_s[q], out_i[q] = s[0], pool[i[0]]
+    _warn_undefined(undefined)
+    if short:
+        rows = np.asarray(short)
+        sub = queries[rows]
+        s, i = topk_scores(
+            sub, mats, gram, estimator._scorer_for(sub), k, block_size=estimator.block_size
+        )
+        out_s[rows], out_i[rows] = s, i
+    return out_s, out_i
+
+
+def scorer_for_query(scorer: Any, q: int) -> Any:
+    """The block scorer of query ``q`` (query-aware scorers hold per-query coefficients)."""
+    return _for_batch(scorer, slice(q, q + 1))
+
+
+def approximate_candidate_lists(
+    estimator: Any, queries: np.ndarray, n_neighbors: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Candidate-list fusion (RRF, CombMNZ) over lists built from ANN candidates.
+
+    Each component's top-``depth`` list is ranked from the exact similarities
+    of the candidates that have the component; min-max extremes come from
+    the candidates too. The estimator's own ``_candidate_scores`` then fuses
+    the lists.
+
+    Returns
+    -------
+    list of (items, scores)
+        Per query, as the estimator's exact ``_all_candidates``.
+    """
+    catalog: Catalog = estimator._checked_catalog()
+    index = _require_index(estimator)
+    _check_k(estimator, n_neighbors)
+    depth = min(int(estimator.depth), catalog.n_items)
+    n = max(int(estimator.n_candidates), depth)
+    mats, mask = catalog.matrices(), catalog.mask
+    minmax = _minmax(estimator)
+    pools = candidate_pools(index, queries, n, catalog.n_items, lowest=minmax)
+    C, Q = catalog.n_components, queries.shape[0]
+    top_s = np.full((C, Q, depth), -np.inf, dtype=np.float32)
+    top_i = np.full((C, Q, depth), -1, dtype=np.int64)
+    sims = []
+    for q, pool in enumerate(pools):
+        S = candidate_similarities(mats, queries[q], pool)
+        sims.append(S)
+        present = mask[:, pool]
+        for c in range(C):
+            items, values = pool[present[c]], S[c, 0, present[c]]
+            order = np.lexsort((items, -values))[:depth]
+            top_s[c, q, : order.size] = values[order]
+            top_i[c, q, : order.size] = items[order]
+    extremes = _extremes(sims, pools, mask)
+    scan = ComponentScan(extremes.minimum, extremes.maximum, top_s, top_i)
+    result: list[tuple[np.ndarray, np.ndarray]] = estimator._candidate_scores(queries, scan)
+    return result
