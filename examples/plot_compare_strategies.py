@@ -100,8 +100,9 @@ for fold in result.runs["weighted (tuned)"].folds:
 # correction. Title and abstract carry the signal; the authors and the bibliographic
 # reference alone retrieve almost nothing, which is why strategies that weigh all
 # components equally after normalising them (CombSUM, calibrated) fall behind here.
-# :class:`~skfusion.AgreementFusion`, label-free, gives those fields almost no weight and comes
-# close to the tuned weights; :doc:`/strategy_benchmark` measures it on more catalogs.
+# :class:`~skfusion.AgreementFusion`, label-free, gives those fields almost no weight: it is
+# level with hybrid here and below the tuned weights; :doc:`/strategy_benchmark` measures it
+# on more catalogs.
 order = ndcg.sort_values("mean").index
 fig, ax = plt.subplots(figsize=(7, 4.5))
 y = np.arange(len(order))
