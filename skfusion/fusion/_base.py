@@ -305,13 +305,17 @@ class BaseFusion(TransformerMixin, BaseEstimator):
             raise ValueError(f"Expected one query of shape (dim,), got shape {np.shape(query)}.")
         return self._validate_queries(EncodedArray(q, encoder_id) if encoder_id else q)
 
+    def _query_item_weights(self, q: np.ndarray, S: np.ndarray) -> np.ndarray:
+        """Weights of one query ``q`` (1, d) given its similarities ``S`` (C, 1, n)."""
+        return self._weights(S)
+
     def _weights_for(
         self, q: np.ndarray, rows: np.ndarray | slice
     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         cat = self._checked_catalog()
         mats = [E[rows] for E in cat.matrices()]
         S = np.stack([q @ E.T for E in mats]).astype(np.float32)  # (C, 1, n)
-        W = self._weights(S)
+        W = self._query_item_weights(q, S)
         W = np.broadcast_to(W if W.ndim == 3 else W[:, None, None], S.shape)
         return S[:, 0, :], np.array(W[:, 0, :]), mats
 

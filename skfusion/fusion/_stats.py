@@ -20,7 +20,7 @@ import numpy as np
 
 from ..catalog import Catalog
 from ._backends import Backend
-from ._engine import _MAX_QUERY_BATCH, _block_topk, iter_similarity_blocks
+from ._engine import _MAX_QUERY_BATCH, _block_topk, _merge_topk, iter_similarity_blocks
 
 #: Normalisations of a component's similarities over the catalog.
 NORMALIZATIONS = ("zscore", "minmax", "dbsf", "none")
@@ -56,18 +56,6 @@ class ComponentScan:
     maximum: np.ndarray
     top_scores: np.ndarray
     top_index: np.ndarray
-
-
-def _merge(
-    best: tuple[np.ndarray, np.ndarray] | None, new: tuple[np.ndarray, np.ndarray], k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Merge two descending top-k lists; the first holds lower positions and wins ties."""
-    if best is None:
-        return new
-    cat_s = np.concatenate([best[0], new[0]], axis=1)
-    cat_i = np.concatenate([best[1], new[1]], axis=1)
-    order = np.argsort(-cat_s, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(cat_s, order, axis=1), np.take_along_axis(cat_i, order, axis=1)
 
 
 def scan_components(
@@ -120,7 +108,7 @@ def scan_components(
                 run_lo[c] = np.minimum(run_lo[c], low.min(axis=1))
                 if k:
                     s, i = _block_topk(Sc, min(k, stop - start))
-                    best[c] = _merge(best[c], (s, i + start), k)
+                    best[c] = _merge_topk(best[c], (s, i + start), k)
         lo[:, qs], hi[:, qs] = run_lo, run_hi
         for c in range(C):
             entry = best[c]

@@ -402,12 +402,5 @@ class AgreementFusion(BaseFusion):
     def _scorer_for(self, queries: np.ndarray) -> Any:
         return _PerQueryWeights(self._query_weights(queries))
 
-    def _weights_for(
-        self, q: np.ndarray, rows: np.ndarray | slice
-    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        cat = self._checked_catalog()
-        mats = [E[rows] for E in cat.matrices()]
-        S = np.stack([q @ E.T for E in mats]).astype(np.float32)  # (C, 1, n)
-        w = self._query_weights(q)[:, 0]
-        W = np.broadcast_to(w[:, None], (S.shape[0], S.shape[2]))
-        return S[:, 0, :], np.array(W), mats
+    def _query_item_weights(self, q: np.ndarray, S: np.ndarray) -> np.ndarray:
+        return self._query_weights(q)[:, :, None]  # (C, 1, 1): one weight per component
