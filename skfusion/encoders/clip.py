@@ -23,8 +23,11 @@ from ._base import (
     context_length,
     dtype_kwargs,
     fingerprint_hex,
+    length_batches,
     load_tokenizer,
     progress,
+    resolve_batch_tokens,
+    token_lengths,
     tokenize,
 )
 from ._cache import get_or_load, make_key, normalize_model_ref, quiet_loading
@@ -153,7 +156,14 @@ class ClipEncoder(BaseEncoder):
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
         ``"cuda:<index>"`` or ``"mps"``.
     batch_size : int, default=32
-        Items per forward pass.
+        Most items per forward pass.
+    max_batch_tokens : int, "auto" or None, default="auto"
+        Most padded tokens per forward pass of texts (texts × the longest
+        one's tokens, or × the context for SigLIP-style models, which pad
+        every text to it); texts are batched longest first. ``"auto"`` caps
+        at 2,048 on a CPU and does not cap on an accelerator; ``None`` never
+        caps. Images are not affected. The output depends on it only through
+        floating-point rounding.
     precision : {"auto", "float32", "float16", "bfloat16"}, default="auto"
         Weight dtype; ``"auto"`` is float16 on CUDA and float32 elsewhere.
         The output is float32 in every case.
@@ -221,6 +231,11 @@ class ClipEncoder(BaseEncoder):
         "modality": [StrOptions({"auto", "text", "image"})],
         "device": [str],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_batch_tokens": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+            None,
+        ],
         "precision": [StrOptions({"auto", "float32", "float16", "bfloat16"})],
         "url_timeout": [Interval(Real, 0, None, closed="neither")],
         "max_image_bytes": [Interval(Integral, 1, None, closed="left")],
@@ -237,6 +252,7 @@ class ClipEncoder(BaseEncoder):
         modality: str = "auto",
         device: str = "auto",
         batch_size: int = 32,
+        max_batch_tokens: int | str | None = "auto",
         precision: str = "auto",
         url_timeout: float = 10.0,
         max_image_bytes: int = 20_000_000,
@@ -249,6 +265,7 @@ class ClipEncoder(BaseEncoder):
         self.modality = modality
         self.device = device
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.precision = precision
         self.url_timeout = url_timeout
         self.max_image_bytes = max_image_bytes
@@ -443,14 +460,21 @@ class ClipEncoder(BaseEncoder):
         pad_to_max = entry.model_type in _PAD_TO_MAX_LENGTH_TYPES
         model = entry.model
         device = next(model.parameters()).device
-        n_truncated = 0
+        texts = [str(items[i]) for i in indices]
+        lengths = token_lengths(tokenizer, texts, max_length)
+        n_truncated = sum(n > max_length for n in lengths)
+        text_of = dict(zip(indices, texts, strict=True))
         # Longest texts first, so each batch pads to a similar length.
-        ordered = sorted(indices, key=lambda i: len(items[i]), reverse=True)
-        for chunk in batches(ordered, self.batch_size):
-            encoding, n_trunc = tokenize(
-                tokenizer, [str(items[i]) for i in chunk], max_length, pad_to_max_length=pad_to_max
+        for chunk in length_batches(
+            indices,
+            [min(n, max_length) for n in lengths],
+            self.batch_size,
+            resolve_batch_tokens(self.max_batch_tokens, device),
+            padded_length=max_length if pad_to_max else None,
+        ):
+            encoding = tokenize(
+                tokenizer, [text_of[i] for i in chunk], max_length, pad_to_max_length=pad_to_max
             )
-            n_truncated += n_trunc
             inputs = {
                 k: encoding[k].to(device) for k in ("input_ids", "attention_mask") if k in encoding
             }

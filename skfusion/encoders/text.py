@@ -16,12 +16,14 @@ from ._base import (
     BaseEncoder,
     TokenizerEntry,
     as_item_list,
-    batches,
     context_length,
     dtype_kwargs,
     fingerprint_hex,
+    length_batches,
     load_tokenizer,
     progress,
+    resolve_batch_tokens,
+    token_lengths,
     tokenize,
 )
 from ._cache import get_or_load, make_key, normalize_model_ref, quiet_loading
@@ -86,7 +88,14 @@ class TextEncoder(BaseEncoder):
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
         ``"cuda:<index>"`` or ``"mps"``.
     batch_size : int, default=32
-        Texts per forward pass.
+        Most texts per forward pass.
+    max_batch_tokens : int, "auto" or None, default="auto"
+        Most padded tokens per forward pass (texts × the longest one's
+        tokens); texts are batched longest first, so long texts go in
+        smaller batches. ``"auto"`` caps at 2,048 on a CPU, where large
+        activations of long texts made big batches slower than one text at
+        a time, and does not cap on an accelerator; ``None`` never caps. The
+        output depends on it only through floating-point rounding.
     precision : {"auto", "float32", "float16", "bfloat16"}, default="auto"
         Weight dtype; ``"auto"`` is float16 on CUDA and float32 elsewhere.
         Pooling and the output are float32.
@@ -123,6 +132,11 @@ class TextEncoder(BaseEncoder):
         "max_length": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_batch_tokens": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+            None,
+        ],
         "precision": [StrOptions({"auto", "float32", "float16", "bfloat16"})],
         "show_progress": ["boolean"],
     }
@@ -135,6 +149,7 @@ class TextEncoder(BaseEncoder):
         max_length: int | None = None,
         device: str = "auto",
         batch_size: int = 32,
+        max_batch_tokens: int | str | None = "auto",
         precision: str = "auto",
         show_progress: bool = False,
     ) -> None:
@@ -143,6 +158,7 @@ class TextEncoder(BaseEncoder):
         self.max_length = max_length
         self.device = device
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.precision = precision
         self.show_progress = show_progress
 
@@ -217,13 +233,19 @@ class TextEncoder(BaseEncoder):
             model = model.get_encoder()
         device = next(model.parameters()).device
         out = np.empty((len(items), entry.embedding_dim), dtype=np.float32)
-        n_truncated = 0
+        texts: list[str] = items
+        lengths = token_lengths(tokenizer, texts, max_length)
+        n_truncated = sum(n > max_length for n in lengths)
+        max_tokens = resolve_batch_tokens(self.max_batch_tokens, device)
         with progress(self.show_progress, len(items), "Encoding") as bar:
             # Longest texts first, so each batch pads to a similar length.
-            order = sorted(range(len(items)), key=lambda i: len(items[i]), reverse=True)
-            for chunk in batches(order, self.batch_size):
-                encoding, n_trunc = tokenize(tokenizer, [items[i] for i in chunk], max_length)
-                n_truncated += n_trunc
+            for chunk in length_batches(
+                range(len(items)),
+                [min(n, max_length) for n in lengths],
+                self.batch_size,
+                max_tokens,
+            ):
+                encoding = tokenize(tokenizer, [texts[i] for i in chunk], max_length)
                 inputs = {k: v.to(device) for k, v in encoding.items()}
                 with torch.inference_mode():
                     output = model(**inputs)
