@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 from _common import best_of, unit_matrix
@@ -34,6 +35,7 @@ from skfusion import (
     RRFusion,
     WeightedFusion,
 )
+from skfusion.fusion.agreement import _SHARES_CACHE
 
 
 def main() -> None:
@@ -84,9 +86,16 @@ def main() -> None:
         "rrf (k 60, depth 100)": RRFusion(catalog),
         "calibrated": CalibratedFusion(catalog),
     }
+
+    def timed(est: Any) -> None:
+        # Agreement caches the factor weights of a query batch (for grid
+        # searches); every repeat here pays for them, as a new query would.
+        _SHARES_CACHE.clear()
+        est.kneighbors(q, n_neighbors=10)
+
     for name, est in strategies.items():
         est.fit()
-        t = best_of(lambda est=est: est.kneighbors(q, n_neighbors=10), args.repeat)
+        t = best_of(lambda est=est: timed(est), args.repeat)
         print(f"{name:<38} {t:8.3f} s  {t / t_floor:5.2f}× floor")
 
 

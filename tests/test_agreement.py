@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 
-from skfusion import AgreementFusion, AverageFusion, Catalog
+from skfusion import AgreementFusion, AverageFusion, Catalog, WeightedFusion
 from skfusion.datasets import make_catalog
 from skfusion.fusion import (
     STRATEGIES,
@@ -117,17 +117,24 @@ def test_imputation_matches_sklearn_ridge() -> None:
     assert impute_components(filled) is filled
 
 
-def _literal_agreement(cat: Catalog, queries: np.ndarray, prior: float) -> np.ndarray:
+def _literal_agreement(
+    cat: Catalog, queries: np.ndarray, prior: float, debias: bool = False
+) -> np.ndarray:
     """Brute force: covariances of explicit similarities, explicit fused vectors."""
+    from scipy.linalg import orth
+
     mats = [m.astype(np.float64) for m in cat.matrices()]
     C = len(mats)
+    centroids = np.stack([mats[c][cat.mask[c]].mean(axis=0) for c in range(C)])
+    basis = orth(centroids.T)  # (dim, k): orthonormal columns spanning the centroids
     out = np.empty((len(queries), cat.n_items))
     for qi, q in enumerate(queries.astype(np.float64)):
+        p = q - basis @ (basis.T @ q) if debias else q
         M = np.empty((C, C))
         for a in range(C):
             for b in range(C):
                 both = cat.mask[a] & cat.mask[b]
-                M[a, b] = np.cov(mats[a][both] @ q, mats[b][both] @ q, bias=True)[0, 1]
+                M[a, b] = np.cov(mats[a][both] @ p, mats[b][both] @ p, bias=True)[0, 1]
         w = agreement_weights(M[None], prior)[:, 0]
         for i in range(cat.n_items):
             fused = sum(w[c] * mats[c][i] for c in range(C) if cat.mask[c, i])
@@ -135,14 +142,17 @@ def _literal_agreement(cat: Catalog, queries: np.ndarray, prior: float) -> np.nd
     return out
 
 
+@pytest.mark.parametrize("debias", [False, True])
 @pytest.mark.parametrize("impute", [None, "regression"])
 @pytest.mark.parametrize("prior", [0.0, 0.25, 1.0])
-def test_scores_equal_a_literal_implementation(impute: str | None, prior: float) -> None:
+def test_scores_equal_a_literal_implementation(
+    impute: str | None, prior: float, debias: bool
+) -> None:
     cat = _masked_catalog(2)
     q = unit_rows(np.random.default_rng(3), (5, 8))
-    est = AgreementFusion(cat, prior=prior, impute=impute, block_size=7).fit()
+    est = AgreementFusion(cat, prior=prior, impute=impute, debias=debias, block_size=7).fit()
     expected = _literal_agreement(
-        impute_components(cat) if impute == "regression" else cat, q, prior
+        impute_components(cat) if impute == "regression" else cat, q, prior, debias
     )
     np.testing.assert_allclose(est.decision_function(q), expected, atol=2e-5)
     _, top_i = est.kneighbors(q, n_neighbors=5)
@@ -151,6 +161,50 @@ def test_scores_equal_a_literal_implementation(impute: str | None, prior: float)
     w = est.query_weights(q)
     assert w.shape == (5, 3)
     np.testing.assert_allclose(w.sum(axis=1), 1.0)
+
+
+def test_target_weights_hand_computed() -> None:
+    # Two components, spreads 1 and 2: factor weights ∝ 1/σ = [2/3, 1/3];
+    # shrunk half-way toward the target [0.6, 0.4]: [0.6333, 0.3667].
+    M = _one_factor([0.7, 0.7], [1.0, 2.0])
+    w = agreement_weights(M, prior=0.5, target=np.array([0.6, 0.4]))[:, 0]
+    np.testing.assert_allclose(w, [0.5 * 2 / 3 + 0.3, 0.5 / 3 + 0.2], atol=1e-6)
+    # No common factor (uncorrelated profiles): the target itself, not equal weights.
+    M = _one_factor([0.0, 0.0], [1.0, 1.0])
+    np.testing.assert_allclose(
+        agreement_weights(M, prior=0.1, target=np.array([0.9, 0.1]))[:, 0], [0.9, 0.1]
+    )
+
+
+def test_prior_one_with_target_weights_is_weighted_fusion() -> None:
+    comps = correlated_components(np.random.default_rng(4), n_items=50, dim=6)
+    cat = Catalog.from_arrays({"a": comps[0], "b": comps[1], "c": comps[2]})
+    q = unit_rows(np.random.default_rng(6), (4, 6))
+    est = AgreementFusion(cat, prior=1.0, prior_weights={"a": 2, "b": 1, "c": 1}).fit()
+    np.testing.assert_allclose(est.global_weights_, [0.5, 0.25, 0.25])
+    np.testing.assert_allclose(
+        est.decision_function(q),
+        WeightedFusion(cat, weights=[0.5, 0.25, 0.25]).fit().decision_function(q),
+        atol=1e-6,
+    )
+
+
+def test_debiased_weights_ignore_the_query_along_the_centroids() -> None:
+    # With debias, moving the query along a component's mean direction changes
+    # nothing the weights are computed from (up to a scale they do not see);
+    # without it, the weights move.
+    comps = correlated_components(np.random.default_rng(10), n_items=80, dim=8)
+    b = comps[1] + 0.5  # a component with an offset, like CLIP's other modality
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    cat = Catalog.from_arrays({"a": comps[0], "b": b, "c": comps[2]})
+    q = unit_rows(np.random.default_rng(11), (3, 8))
+    m = cat.means[1] / np.linalg.norm(cat.means[1])
+    shifted = q + 0.7 * m
+    shifted /= np.linalg.norm(shifted, axis=1, keepdims=True)
+    on = AgreementFusion(cat, prior=0.0).fit()
+    off = AgreementFusion(cat, prior=0.0, debias=False).fit()
+    np.testing.assert_allclose(on.query_weights(shifted), on.query_weights(q), atol=1e-6)
+    assert not np.allclose(off.query_weights(shifted), off.query_weights(q), atol=1e-3)
 
 
 def test_prior_one_on_a_complete_catalog_is_average_fusion() -> None:
@@ -191,6 +245,11 @@ def test_registry_and_functional_api() -> None:
     np.testing.assert_allclose(
         got, AgreementFusion(cat, prior=0.5).fit().decision_function(q), atol=1e-6
     )
+    params = {"prior": 0.5, "prior_weights": [0.2, 0.5, 0.3], "debias": False}
+    got = score("agreement", q, [np.asarray(m) for m in cat.matrices()], mask=cat.mask, **params)
+    np.testing.assert_allclose(
+        got, AgreementFusion(cat, **params).fit().decision_function(q), atol=1e-6
+    )
 
 
 def test_bad_parameters() -> None:
@@ -199,16 +258,24 @@ def test_bad_parameters() -> None:
         AgreementFusion(cat, prior=1.5).fit()
     with pytest.raises(ValueError, match="impute"):
         AgreementFusion(cat, impute="mean").fit()
+    with pytest.raises(ValueError, match="prior_weights has 2 value"):
+        AgreementFusion(cat, prior_weights=[0.5, 0.5]).fit()
+    with pytest.raises(ValueError, match="prior_weights must be non-negative"):
+        AgreementFusion(cat, prior_weights=[1.0, -1.0, 1.0]).fit()
+    with pytest.raises(ValueError, match="debias"):
+        AgreementFusion(cat, debias="yes").fit()
 
 
 def test_grid_search_tunes_the_prior_on_a_synthetic_catalog() -> None:
     data = make_catalog(400, 60, random_state=0, missing_rate={"image": 0.3})
     cat = Catalog.from_arrays(data.components, masks=data.masks)
-    search = GridSearchCV(AgreementFusion(cat), {"prior": [0.0, 0.25, 1.0]}, cv=KFold(3)).fit(
+    grid = {"prior": [0.0, 0.25, 1.0], "prior_weights": [None, [0.6, 0.2, 0.2]]}
+    search = GridSearchCV(AgreementFusion(cat), grid, cv=KFold(3)).fit(
         data.queries, data.qrels.toarray()
     )
     assert search.best_params_["prior"] in (0.0, 0.25, 1.0)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert impute_components(cat) is impute_components(cat)  # clones share one imputation
 
 
 def test_better_than_plain_averaging_when_images_are_missing() -> None:
@@ -220,3 +287,20 @@ def test_better_than_plain_averaging_when_images_are_missing() -> None:
     agree = AgreementFusion(cat).fit().score(data.queries, y)
     plain = AverageFusion(cat).fit().score(data.queries, y)
     assert agree > plain + 0.1
+
+
+def test_cached_factor_shares_never_leak_between_settings() -> None:
+    # Estimators on one catalog share the factor shares of a query batch; the
+    # shrinkage, the target and debias must still be their own.
+    cat = _masked_catalog(11)
+    q = unit_rows(np.random.default_rng(12), (4, 8))
+    first = AgreementFusion(cat, prior=0.0).fit().query_weights(q)
+    shrunk = AgreementFusion(cat, prior=0.5, prior_weights=[0.6, 0.2, 0.2]).fit()
+    np.testing.assert_allclose(
+        shrunk.query_weights(q), 0.5 * first + 0.5 * np.array([0.6, 0.2, 0.2]), atol=1e-12
+    )
+    raw = AgreementFusion(cat, prior=0.0, debias=False).fit().query_weights(q)
+    assert not np.allclose(raw, first, atol=1e-4)
+    cov = similarity_covariances(impute_components(cat))
+    M = np.einsum("qd,abde,qe->qab", q.astype(np.float64), cov, q.astype(np.float64))
+    np.testing.assert_allclose(raw, agreement_weights(M, prior=0.0).T, atol=1e-9)

@@ -14,7 +14,13 @@ from ._engine import UndefinedScoreWarning, fused_cosine
 from ._functional import global_weights, score
 from ._registry import STRATEGIES, Strategy, get_strategy
 from ._stats import similarity_moments
-from .agreement import AgreementFusion, agreement_weights, impute_components, similarity_covariances
+from .agreement import (
+    AgreementFusion,
+    agreement_weights,
+    centroid_basis,
+    impute_components,
+    similarity_covariances,
+)
 from .average import AverageFusion, average_weights
 from .calibrated import CalibratedFusion, calibrated_scores
 from .hybrid import HybridFusion, hybrid_weights
@@ -48,6 +54,7 @@ __all__ = [
     "agreement_weights",
     "average_weights",
     "calibrated_scores",
+    "centroid_basis",
     "combmax_scores",
     "combmnz_scores",
     "combsum_scores",

@@ -50,7 +50,12 @@ class Strategy:
 
 
 STRATEGIES: dict[str, Strategy] = {
-    "agreement": Strategy("agreement", AgreementFusion, agreement_weights, ("prior", "impute")),
+    "agreement": Strategy(
+        "agreement",
+        AgreementFusion,
+        agreement_weights,
+        ("prior", "prior_weights", "debias", "impute"),
+    ),
     "average": Strategy("average", AverageFusion, average_weights, ()),
     "weighted": Strategy("weighted", WeightedFusion, weighted_weights, ("weights",), ("weights",)),
     "hybrid": Strategy("hybrid", HybridFusion, hybrid_weights, ("negative",)),

@@ -1,6 +1,6 @@
 """Agreement fusion: per-query component weights from how the components agree.
 
-The recommended label-free default. For each query, the C similarity profiles
+The recommended default. For each query, the C similarity profiles
 ``s_c = (q·e_ic)_i`` over the catalog are modelled as noisy readings of one
 common relevance signal; components whose profiles agree with the others
 get weight, components that only add noise (an author list, a blurred image)
@@ -10,7 +10,10 @@ without a pass over the items at query time.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import weakref
+from collections import OrderedDict
 from numbers import Real
 from typing import Any
 
@@ -19,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..catalog import Catalog
 from ._base import BaseFusion
+from .weighted import check_weights
 
 #: Communalities are kept inside [_H_MIN, _H_MAX] (a Heywood case, h ≥ 1,
 #: would give a component zero noise and infinite weight).
@@ -26,8 +30,18 @@ _H_MIN, _H_MAX = 1e-3, 0.995
 _FACTOR_ITERATIONS = 1000
 _BLOCK = 1 << 16
 
-#: Similarity covariances per catalog, shared by clones (GridSearchCV refits).
+#: Similarity covariances and imputed copies per catalog, shared by clones
+#: (GridSearchCV refits): a catalog's arrays are read-only, so neither goes stale.
 _COVARIANCE_CACHE: weakref.WeakKeyDictionary[Catalog, np.ndarray] = weakref.WeakKeyDictionary()
+_IMPUTED_CACHE: weakref.WeakKeyDictionary[Catalog, Catalog] = weakref.WeakKeyDictionary()
+#: Factor shares of recent query batches per catalog: a search over ``prior``
+#: and ``prior_weights`` scores the same queries many times, and only the
+#: shrinkage depends on those parameters.
+_SHARES_CACHE: weakref.WeakKeyDictionary[Catalog, OrderedDict[tuple[Any, ...], np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
+_SHARES_CACHE_SIZE = 32
+_SHARES_LOCK = threading.Lock()
 
 
 def similarity_covariances(catalog: Catalog) -> np.ndarray:
@@ -77,7 +91,24 @@ def similarity_covariances(catalog: Catalog) -> np.ndarray:
     return out
 
 
-def agreement_weights(M: np.ndarray, prior: float = 0.25) -> np.ndarray:
+def centroid_basis(catalog: Catalog) -> np.ndarray:
+    """An orthonormal basis of the span of the components' mean embeddings.
+
+    Returns
+    -------
+    ndarray of shape (k, dim), float64
+        ``k ≤ C`` rows (directions with a singular value below 1e-8 of the
+        largest are dropped; none when every mean is zero).
+    """
+    means = np.asarray(catalog.means, dtype=np.float64)
+    _, sv, vt = np.linalg.svd(means, full_matrices=False)
+    keep = sv > 1e-8 * max(float(sv[0]), 1e-300) if sv.size else sv.astype(bool)
+    return vt[keep & (sv > 0)]
+
+
+def agreement_weights(
+    M: np.ndarray, prior: float = 0.25, target: np.ndarray | None = None
+) -> np.ndarray:
     """Per-query component weights from a one-factor model of the similarity covariances.
 
     For one query, let ``M[a, b]`` be the covariance over the catalog of its
@@ -92,19 +123,22 @@ def agreement_weights(M: np.ndarray, prior: float = 0.25) -> np.ndarray:
     score weights, on the raw similarity scale, are then
     ``u_c = max(λ_c, 0) / ((1 − h_c) σ_c)`` — the minimum-variance unbiased
     estimate of ``r`` — and the returned weights are
-    ``w_c = (1 − prior) u_c / Σ u + prior / C``: shrunk toward equal weights.
+    ``w_c = (1 − prior) u_c / Σ u + prior t_c``: shrunk toward the target
+    weights ``t`` (equal weights ``1/C`` unless given).
 
     With two components the model is not identified and the loadings are
     equal (``λ = sqrt(r_ab)``); with one, the weight is 1. A component whose
     similarities do not vary (``σ_c = 0``) gets only the prior's share; when
-    no component loads positively, the weights are equal.
+    no component loads positively, the weights are the target.
 
     Parameters
     ----------
     M : ndarray of shape (Q, C, C)
         Similarity covariances per query (symmetric, non-negative diagonal).
     prior : float in [0, 1], default=0.25
-        Weight of the equal-weights prior.
+        Weight of the target in the mixture.
+    target : ndarray of shape (C,), optional
+        Non-negative weights summing to 1; ``None`` is equal weights.
 
     Returns
     -------
@@ -112,9 +146,30 @@ def agreement_weights(M: np.ndarray, prior: float = 0.25) -> np.ndarray:
         Non-negative weights summing to 1 for each query.
     """
     M = np.asarray(M, dtype=np.float64)
+    C = M.shape[1]
+    t = np.full(C, 1.0 / C) if target is None else np.asarray(target, dtype=np.float64)
+    return _shrink(_factor_shares(M), prior, t)
+
+
+def _shrink(shares: np.ndarray, prior: float, target: np.ndarray) -> np.ndarray:
+    """``(1 − prior) u + prior t`` per query, ``t`` where ``u`` is undefined; shape (C, Q)."""
+    u = np.where(np.isnan(shares), target, shares)
+    return ((1.0 - prior) * u + prior * target).T
+
+
+def _factor_shares(M: np.ndarray) -> np.ndarray:
+    """The normalised Bartlett weights ``u_c / Σu`` of :func:`agreement_weights`.
+
+    Returns
+    -------
+    ndarray of shape (Q, C)
+        Rows summing to 1, or NaN rows for queries without a common factor
+        (their weights are then the target).
+    """
+    M = np.asarray(M, dtype=np.float64)
     Q, C, _ = M.shape
     if C == 1:
-        return np.ones((1, Q))
+        return np.ones((Q, 1))
     sd = np.sqrt(np.maximum(np.einsum("qcc->qc", M), 0.0))
     live = sd > 0
     safe = np.where(live, sd, 1.0)
@@ -125,27 +180,30 @@ def agreement_weights(M: np.ndarray, prior: float = 0.25) -> np.ndarray:
     idx = np.arange(C)
     lam = np.zeros((Q, C))
     vals = np.zeros((Q, C))
+    # Iterate each query until its own communalities settle (to 1e-9): the
+    # queries are independent, so those that converged leave the batch.
+    active = np.arange(Q)
     for _ in range(_FACTOR_ITERATIONS):
-        Rr = R.copy()
-        Rr[:, idx, idx] = h
-        vals, vecs = np.linalg.eigh(Rr)
-        lam = vecs[:, :, -1] * np.sqrt(np.maximum(vals[:, -1], 0.0))[:, None]
-        lam *= np.where(lam.sum(axis=1) < 0, -1.0, 1.0)[:, None]
-        h_new = np.clip(lam**2, _H_MIN, _H_MAX)
-        if np.allclose(h_new, h, atol=1e-9, rtol=0):
-            h = h_new
+        Rr = R[active]
+        Rr[:, idx, idx] = h[active]
+        vals_a, vecs = np.linalg.eigh(Rr)
+        lam_a = vecs[:, :, -1] * np.sqrt(np.maximum(vals_a[:, -1], 0.0))[:, None]
+        lam_a *= np.where(lam_a.sum(axis=1) < 0, -1.0, 1.0)[:, None]
+        h_new = np.clip(lam_a**2, _H_MIN, _H_MAX)
+        settled = np.abs(h_new - h[active]).max(axis=1) <= 1e-9
+        lam[active], vals[active], h[active] = lam_a, vals_a, h_new
+        active = active[~settled]
+        if active.size == 0:
             break
-        h = h_new
     u = np.where(live, np.maximum(lam, 0.0) / ((1.0 - h) * safe), 0.0)
     # A tied leading eigenvalue (no common factor, e.g. uncorrelated profiles)
-    # leaves the loadings undetermined: fall back to equal weights.
+    # leaves the loadings undetermined: fall back to the target.
     # So does a factor whose loadings cancel (Σλ = 0: its sign is undetermined).
     tied = vals[:, -1] - vals[:, -2] <= 1e-9 * np.maximum(np.abs(vals[:, -1]), 1e-12)
     unsigned = np.abs(lam.sum(axis=1)) <= 1e-9 * np.abs(lam).sum(axis=1)
     u[tied | unsigned] = 0.0
     total = u.sum(axis=1, keepdims=True)
-    u = np.divide(u, total, out=np.full_like(u, 1.0 / C), where=total > 0)
-    return ((1.0 - prior) * u + prior / C).T
+    return np.divide(u, total, out=np.full_like(u, np.nan), where=total > 0)
 
 
 def impute_components(catalog: Catalog) -> Catalog:
@@ -158,7 +216,7 @@ def impute_components(catalog: Catalog) -> Catalog:
     so the shrinkage does not depend on N or on the embedding scale); the
     prediction is L2-normalised like any embedding. Items whose pattern has
     no training item get the component's mean direction. A catalog without
-    missing components is returned unchanged.
+    missing components is returned unchanged; the copy is cached per catalog.
 
     Returns
     -------
@@ -168,6 +226,9 @@ def impute_components(catalog: Catalog) -> Catalog:
     """
     if not catalog.has_missing:
         return catalog
+    cached = _IMPUTED_CACHE.get(catalog)
+    if cached is not None:
+        return cached
     mask = catalog.mask
     mats = [np.asarray(E, dtype=np.float32) for E in catalog.matrices()]
     filled = []
@@ -197,12 +258,14 @@ def impute_components(catalog: Catalog) -> Catalog:
                 norms = np.linalg.norm(pred, axis=1, keepdims=True)
                 out[rows] = (pred / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         filled.append(out)
-    return Catalog.from_arrays(
+    imputed = Catalog.from_arrays(
         dict(zip(catalog.names, filled, strict=True)),
         ids=catalog.ids,
         encoder_ids=catalog.encoder_ids,
         modalities=catalog.modalities,
     )
+    _IMPUTED_CACHE[catalog] = imputed
+    return imputed
 
 
 def per_query_fused_cosine(S: np.ndarray, K: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -251,16 +314,20 @@ class _PerQueryWeights:
 
 
 class AgreementFusion(BaseFusion):
-    """Vector fusion with per-query weights from how the components agree (label-free default).
+    """Vector fusion with per-query weights from how the components agree (recommended default).
 
-    For query q, ``M_ab(q) = qᵀ Σ_ab q`` is the exact covariance over the
-    catalog of q's similarities to components a and b (from the catalog's
-    cross-covariances, :func:`similarity_covariances`). A one-factor model of
-    ``M(q)`` — every component's similarity profile reads one common relevance
-    signal plus its own noise — gives loadings ``λ_c`` and communalities
-    ``h_c``; Bartlett's factor-score weights
-    ``u_c ∝ λ_c / ((1 − h_c) σ_c)``, shrunk toward equal weights by ``prior``,
-    are the query's component weights (:func:`agreement_weights`), and
+    For query q, let ``p = q − B Bᵀ q`` be its part orthogonal to the span of
+    the components' mean embeddings (``B``, :func:`centroid_basis`;
+    ``debias=False`` keeps ``p = q``). ``M_ab(q) = pᵀ Σ_ab p`` is the exact
+    covariance over the catalog of p's similarities to components a and b
+    (from the catalog's cross-covariances, :func:`similarity_covariances`). A
+    one-factor model of ``M(q)`` — every component's similarity profile reads
+    one common relevance signal plus its own noise — gives loadings ``λ_c``
+    and communalities ``h_c``; Bartlett's factor-score weights
+    ``u_c ∝ λ_c / ((1 − h_c) σ_c)``, shrunk by ``prior`` toward target
+    weights ``t`` (``prior_weights``, equal by default), are the query's
+    component weights ``w(q) = (1 − prior) u / Σu + prior t``
+    (:func:`agreement_weights`), and the query itself (not p) is scored:
 
     ``score(q, i) = cos(q, Σ_c w_c(q) e_ic) = Σ_c w_c(q) s_ic / sqrt(w(q)ᵀ K_i w(q))``
 
@@ -277,22 +344,39 @@ class AgreementFusion(BaseFusion):
     maximum of the original hybrid strategy), and they are invariant to a
     component's level: adding a constant to every ``s_ic`` of a component
     (the CLIP modality gap; Liang et al. 2022, *Mind the gap*) changes no
-    covariance. Imputation stops items without, say, an image from being
-    ranked on text alone, whose cosines sit above text–image ones. Factor
-    analysis: Spearman (1904); principal-axis factoring and Bartlett (1937)
-    factor scores as in Harman, *Modern Factor Analysis* (1976). Measured
-    against tuned fixed weights and the original hybrid in
-    ``docs/strategy_benchmark.md``: better than hybrid on every synthetic
-    catalog, but below fixed weights tuned on judged queries on fresh
-    synthetic draws (it under-weights image components there).
+    covariance. The projection removes what the gap does to the spread: a
+    text query lies near the text centroid, so an image's position along the
+    centroid directions shifts its similarity to *every* query alike; that
+    variation is not evidence of relevance to this query, yet it inflated the
+    image's unique variance and cost it weight (measured in
+    ``docs/strategy_benchmark.md``). Imputation stops items without, say, an
+    image from being ranked on text alone, whose cosines sit above text–image
+    ones. Factor analysis: Spearman (1904); principal-axis factoring and
+    Bartlett (1937) factor scores as in Harman, *Modern Factor Analysis*
+    (1976).
+
+    Without judged queries use the defaults. With them, tune
+    ``prior_weights`` and ``prior`` by cross-validation: at ``prior=1`` the
+    strategy is :class:`WeightedFusion` with ``prior_weights`` on the imputed
+    catalog, so the search contains every fixed weighting.
 
     Parameters
     ----------
     catalog : Catalog
     prior : float in [0, 1], default=0.25
-        Shrinkage of the factor weights toward equal weights: 0 trusts the
-        factor model alone, 1 is :class:`AverageFusion` (on the imputed
+        Shrinkage of the factor weights toward ``prior_weights``: 0 trusts
+        the factor model alone, 1 uses the target weights for every query
+        (:class:`AverageFusion`, or :class:`WeightedFusion`, on the imputed
         catalog).
+    prior_weights : sequence of float, mapping of str to float, or None, default=None
+        The target weights, one non-negative weight per component (in
+        component order or by name; normalised to sum to 1). ``None`` is
+        equal weights, the label-free choice.
+    debias : bool, default=True
+        Estimate the weights from the query's part orthogonal to the
+        components' mean embeddings (see above); ``False`` uses the query as
+        it is (the behaviour before this option), as does a query lying in
+        the span of the means (possible only when ``dim <= C``).
     impute : {"regression"} or None, default="regression"
         How items lacking a component are handled: predicted from their
         other components, or fused over the components they have.
@@ -311,7 +395,8 @@ class AgreementFusion(BaseFusion):
     Attributes
     ----------
     global_weights_ : ndarray of shape (n_components,)
-        Equal weights (the weights are per query: see :meth:`query_weights`).
+        The target weights ``t`` (the weights are per query: see
+        :meth:`query_weights`).
     imputed_catalog_ : Catalog
         The catalog scored: ``catalog`` itself, or its imputed copy (then
         :meth:`explain` and :meth:`fused_embeddings` show imputed components
@@ -331,6 +416,8 @@ class AgreementFusion(BaseFusion):
     _parameter_constraints: dict[str, list[Any]] = {
         **BaseFusion._parameter_constraints,
         "prior": [Interval(Real, 0, 1, closed="both")],
+        "prior_weights": ["array-like", dict, None],
+        "debias": ["boolean"],
         "impute": [StrOptions({"regression"}), None],
     }
 
@@ -339,6 +426,8 @@ class AgreementFusion(BaseFusion):
         catalog: Catalog | None = None,
         *,
         prior: float = 0.25,
+        prior_weights: Any = None,
+        debias: bool = True,
         impute: str | None = "regression",
         block_size: int | None = None,
         scoring: str = "ndcg@10",
@@ -357,15 +446,22 @@ class AgreementFusion(BaseFusion):
             n_candidates=n_candidates,
         )
         self.prior = prior
+        self.prior_weights = prior_weights
+        self.debias = debias
         self.impute = impute
 
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:
+        target = (
+            np.full(catalog.n_components, 1.0 / catalog.n_components)
+            if self.prior_weights is None
+            else check_weights(self.prior_weights, catalog.names, "prior_weights")
+        )
         self.imputed_catalog_ = (
             impute_components(catalog) if self.impute == "regression" else catalog
         )
         self._imputed_from = self.catalog
         similarity_covariances(self.imputed_catalog_)  # computed once, at fit time
-        return np.full(catalog.n_components, 1.0 / catalog.n_components)
+        return target
 
     def _checked_catalog(self) -> Catalog:
         base = super()._checked_catalog()
@@ -394,10 +490,29 @@ class AgreementFusion(BaseFusion):
         return self._query_weights(self._validate_queries(X)).T
 
     def _query_weights(self, queries: np.ndarray) -> np.ndarray:
-        cov = similarity_covariances(self._checked_catalog())
-        q = np.asarray(queries, dtype=np.float64)
-        M = np.einsum("qd,abde,qe->qab", q, cov, q, optimize=True)
-        return agreement_weights(M, self.prior)
+        catalog = self._checked_catalog()
+        raw = np.ascontiguousarray(queries)
+        key = (bool(self.debias), raw.dtype.str, raw.shape, hashlib.sha1(raw.data).digest())
+        with _SHARES_LOCK:
+            cache = _SHARES_CACHE.setdefault(catalog, OrderedDict())
+            shares = cache.get(key)
+        if shares is None:
+            q = np.asarray(raw, dtype=np.float64)
+            if self.debias:
+                basis = centroid_basis(catalog)
+                p = q - (q @ basis.T) @ basis
+                # A query inside the centroids' span (possible only when
+                # dim <= C) has nothing left to project: use it as it is.
+                inside = np.linalg.norm(p, axis=1) <= 1e-6 * np.linalg.norm(q, axis=1)
+                q = np.where(inside[:, None], q, p)
+            cov = similarity_covariances(catalog)
+            shares = _factor_shares(np.einsum("qd,abde,qe->qab", q, cov, q, optimize=True))
+            shares.flags.writeable = False
+            with _SHARES_LOCK:
+                cache[key] = shares
+                while len(cache) > _SHARES_CACHE_SIZE:
+                    cache.popitem(last=False)
+        return _shrink(shares, self.prior, self.global_weights_)
 
     def _scorer_for(self, queries: np.ndarray) -> Any:
         return _PerQueryWeights(self._query_weights(queries))

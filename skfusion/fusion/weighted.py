@@ -12,7 +12,9 @@ from ._base import BaseFusion
 
 
 def check_weights(
-    weights: Sequence[float] | Mapping[str, float] | np.ndarray, names: Sequence[str]
+    weights: Sequence[float] | Mapping[str, float] | np.ndarray,
+    names: Sequence[str],
+    param: str = "weights",
 ) -> np.ndarray:
     """Validate fusion weights and return them in component order, summing to 1.
 
@@ -23,6 +25,8 @@ def check_weights(
         A mapping must name every component.
     names : sequence of str
         The components, in order.
+    param : str, default="weights"
+        The parameter's name, for error messages.
 
     Returns
     -------
@@ -39,35 +43,35 @@ def check_weights(
         unknown = [k for k in weights if k not in names]
         if unknown:
             raise ValueError(
-                f"weights names unknown component(s) {unknown}; valid names are {list(names)}."
+                f"{param} names unknown component(s) {unknown}; valid names are {list(names)}."
             )
         missing = [n for n in names if n not in weights]
         if missing:
             raise ValueError(
-                f"weights must give a weight for every component; missing {missing} "
+                f"{param} must give a weight for every component; missing {missing} "
                 f"(components are {list(names)}; use 0 to leave one out)."
             )
         values = [weights[n] for n in names]
     elif isinstance(weights, str):
-        raise ValueError(f"weights must be numbers, got the string {weights!r}.")
+        raise ValueError(f"{param} must be numbers, got the string {weights!r}.")
     else:
         values = list(np.ravel(np.asarray(weights, dtype=object)))
     try:
         w = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"weights must be numbers, got {values!r}.") from exc
+        raise ValueError(f"{param} must be numbers, got {values!r}.") from exc
     if w.shape != (C,):
         raise ValueError(
-            f"weights has {w.size} value(s) but the catalog has {C} component(s) {list(names)}."
+            f"{param} has {w.size} value(s) but the catalog has {C} component(s) {list(names)}."
         )
     if not np.all(np.isfinite(w)):
-        raise ValueError(f"weights must be finite, got {w.tolist()}.")
+        raise ValueError(f"{param} must be finite, got {w.tolist()}.")
     if np.any(w < 0):
         bad = [names[int(c)] for c in np.flatnonzero(w < 0)]
-        raise ValueError(f"weights must be non-negative; negative for {bad}: {w.tolist()}.")
+        raise ValueError(f"{param} must be non-negative; negative for {bad}: {w.tolist()}.")
     total = w.sum()
     if total <= 0:
-        raise ValueError("weights are all zero; at least one component needs a positive weight.")
+        raise ValueError(f"{param} are all zero; at least one component needs a positive weight.")
     return w / total
 
 
