@@ -102,8 +102,7 @@ def centroid_basis(catalog: Catalog) -> np.ndarray:
     """
     means = np.asarray(catalog.means, dtype=np.float64)
     _, sv, vt = np.linalg.svd(means, full_matrices=False)
-    keep = sv > 1e-8 * max(float(sv[0]), 1e-300) if sv.size else sv.astype(bool)
-    return vt[keep & (sv > 0)]
+    return vt[sv > max(1e-8 * sv[0], 0.0)]
 
 
 def agreement_weights(
@@ -376,7 +375,7 @@ class AgreementFusion(BaseFusion):
         Estimate the weights from the query's part orthogonal to the
         components' mean embeddings (see above); ``False`` uses the query as
         it is (the behaviour before this option), as does a query lying in
-        the span of the means (possible only when ``dim <= C``).
+        the span of the means (in practice only when ``dim <= C``).
     impute : {"regression"} or None, default="regression"
         How items lacking a component are handled: predicted from their
         other components, or fused over the components they have.
@@ -492,7 +491,8 @@ class AgreementFusion(BaseFusion):
     def _query_weights(self, queries: np.ndarray) -> np.ndarray:
         catalog = self._checked_catalog()
         raw = np.ascontiguousarray(queries)
-        key = (bool(self.debias), raw.dtype.str, raw.shape, hashlib.sha1(raw.data).digest())
+        digest = hashlib.blake2b(raw.data, digest_size=16).digest()
+        key = (bool(self.debias), raw.dtype.str, raw.shape, digest)
         with _SHARES_LOCK:
             cache = _SHARES_CACHE.setdefault(catalog, OrderedDict())
             shares = cache.get(key)
@@ -501,7 +501,7 @@ class AgreementFusion(BaseFusion):
             if self.debias:
                 basis = centroid_basis(catalog)
                 p = q - (q @ basis.T) @ basis
-                # A query inside the centroids' span (possible only when
+                # A query inside the centroids' span (in practice only when
                 # dim <= C) has nothing left to project: use it as it is.
                 inside = np.linalg.norm(p, axis=1) <= 1e-6 * np.linalg.norm(q, axis=1)
                 q = np.where(inside[:, None], q, p)
