@@ -11,6 +11,7 @@ from ._build import CatalogBuildError
 from .catalog import Catalog
 from .fusion import (
     AgreementFusion,
+    AgreementFusionCV,
     AverageFusion,
     CalibratedFusion,
     CombMAXFusion,
@@ -26,6 +27,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AgreementFusion",
+    "AgreementFusionCV",
     "AverageFusion",
     "CalibratedFusion",
     "Catalog",

@@ -297,6 +297,29 @@ def encode_rows(prepared: Prepared, rows: np.ndarray, on_error: str) -> Encoded:
     return Encoded(alive, arrays, rejected, encoder_ids)
 
 
+def declared_modalities(specs: list[Spec]) -> dict[str, str | None]:
+    """What each component embeds, as its encoder declares it; None when it cannot tell.
+
+    A :class:`~skfusion.TextEncoder` embeds text; a
+    :class:`~skfusion.ClipEncoder` declares ``modality="text"`` or ``"image"``
+    (with ``"auto"`` a column may hold both, so the modality stays unknown);
+    any other encoder is unknown. Recorded in the catalog, it lets an image
+    query against a catalog without an image component fail clearly.
+    """
+    from .encoders import ClipEncoder, TextEncoder
+
+    out: dict[str, str | None] = {}
+    for spec in specs:
+        enc = spec.encoder
+        if isinstance(enc, TextEncoder):
+            out[spec.name] = "text"
+        elif isinstance(enc, ClipEncoder) and enc.modality in ("text", "image"):
+            out[spec.name] = enc.modality
+        else:
+            out[spec.name] = None
+    return out
+
+
 def error_records(prepared: Prepared, rejected: Sequence[Rejection]) -> list[dict[str, Any]]:
     """Rejections as ``{"id", "component", "reason"}`` records in row order."""
     ordered = sorted(rejected, key=lambda r: r.row)

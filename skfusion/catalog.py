@@ -464,7 +464,9 @@ class Catalog:
         of the wrong type): encoders with a ``transform_partial`` method
         (:class:`~skfusion.encoders.ClipEncoder`) report them directly;
         for other encoders a failed ``transform`` is retried item by item to
-        find the culprits.
+        find the culprits. Each component's modality is what its encoder
+        declares (a ``TextEncoder`` embeds text; a ``ClipEncoder`` with
+        ``modality="text"`` or ``"image"``; unknown otherwise).
 
         Parameters
         ----------
@@ -509,7 +511,12 @@ class Catalog:
         rejected = [*prepared.rejected, *encoded.rejected]
         _build.check_not_empty(prepared, rejected, encoded.rows.shape[0])
         arrays = {name: encoded.arrays[name] for name in encoded.arrays}
-        catalog = cls(arrays, prepared.ids[encoded.rows], encoder_ids=encoded.encoder_ids)
+        catalog = cls(
+            arrays,
+            prepared.ids[encoded.rows],
+            encoder_ids=encoded.encoder_ids,
+            modalities=_build.declared_modalities(prepared.specs),
+        )
         catalog._errors = _build.error_records(prepared, rejected)
         return catalog
 
@@ -601,7 +608,12 @@ class Catalog:
             found = [p.encoder_ids.get(spec.name) for p in kept]
             encoder_ids[spec.name] = next((e for e in found if e is not None), None)
         rows = np.concatenate([p.rows for p in kept])
-        catalog = cls(arrays, prepared.ids[rows], encoder_ids=encoder_ids)
+        catalog = cls(
+            arrays,
+            prepared.ids[rows],
+            encoder_ids=encoder_ids,
+            modalities=_build.declared_modalities(prepared.specs),
+        )
         catalog._errors = _build.error_records(prepared, rejected)
         catalog._write(root, overwrite=True, extra=_build.build_info(fp))
         return cls.load(root)

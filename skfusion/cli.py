@@ -262,6 +262,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"{n} {v:.1f}" for n, v in zip(names, fold.best_params["weights"], strict=True)
         )
         print(f"  fold {fold.fold}: {w}  (inner CV {s['tuning_metric']} {fold.best_score:.3f})")
+    print("\nChosen by 'agreement-cv' (training queries of each fold; leave-one-out score):")
+    for fold in result.benchmark.runs["agreement-cv"].folds:
+        target = ", ".join(
+            f"{n} {v:.1f}" for n, v in zip(names, fold.best_params["prior_weights"], strict=True)
+        )
+        print(
+            f"  fold {fold.fold}: prior {fold.best_params['prior']:.2f}, target {target}  "
+            f"({s['tuning_metric']} {fold.best_score:.3f})"
+        )
     for message in dict.fromkeys(str(w.message) for w in caught):
         print(f"note: {message}")
     print(f"\nReport written to {os.path.abspath(args.out)}/:")

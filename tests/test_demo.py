@@ -17,6 +17,7 @@ from skfusion.io import read_trec_qrels, read_trec_run
 pytrec_eval = pytest.importorskip("pytrec_eval")
 
 STRATEGIES = [
+    "agreement-cv",
     "agreement",
     "average",
     "weighted",
@@ -72,7 +73,7 @@ def test_demo_command_prints_the_table(tiny_report: dict) -> None:
     rows = lines[header + 2 : header + 2 + len(STRATEGIES)]
     assert [r.split()[0] for r in rows] == STRATEGIES
     assert rows[STRATEGIES.index("hybrid")].count("baseline") == 3
-    assert "Holm-corrected over 11 strategies" in text
+    assert "Holm-corrected over 12 strategies" in text
     # The tiny CLIP has a 16-token context; the truncation warning becomes a note.
     assert "note:" in text
     assert "truncated" in text
@@ -104,6 +105,12 @@ def test_results_json_contract(tiny_report: dict) -> None:
         assert set(f["params"]["weights"]) == set(res["components"])
         assert sum(f["params"]["weights"].values()) == pytest.approx(1.0)
     assert res["settings"]["grid_points"] == math.comb(5, 3)
+    chosen = res["tuning"]["agreement-cv"]
+    assert [f["test_query_ids"] for f in chosen] == [f["test_query_ids"] for f in folds]
+    for f in chosen:
+        assert f["params"]["prior"] in (0.25, 0.5, 0.75, 1.0)
+        assert set(f["params"]["prior_weights"]) == set(res["components"])
+        assert sum(f["params"]["prior_weights"].values()) == pytest.approx(1.0)
 
 
 def test_per_query_csv_and_trec_files_agree_with_trec_eval(tiny_report: dict) -> None:

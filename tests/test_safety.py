@@ -114,3 +114,43 @@ def test_modalities_are_recorded_and_image_queries_need_an_image_component(
     )
     with pytest.raises(ValueError, match="modality of component 'title' must be"):
         Catalog.from_arrays({"title": texts}, modalities={"title": "audio"})
+
+
+@pytest.mark.filterwarnings("ignore:.*truncated:UserWarning")
+def test_catalogs_built_from_frames_record_what_their_encoders_embed(
+    tiny_clip_dir: Path, image_files, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from skfusion import TextEncoder
+    from skfusion._build import Spec, declared_modalities
+
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "title": ["red shoes", "blue hat", "green socks"],
+            "image": [str(p) for p in image_files.images[:3]],
+        }
+    )
+    clip = str(tiny_clip_dir)
+    text = ClipEncoder(clip, modality="text", device="cpu")
+    encoders = {"title": text, "image": ClipEncoder(clip, modality="image", device="cpu")}
+    expected = {"title": "text", "image": "image"}
+    assert Catalog.from_frame(frame, encoders).modalities == expected
+    built = Catalog.build(frame, encoders, tmp_path / "built")
+    assert built.modalities == expected
+    assert Catalog.load(tmp_path / "built").modalities == expected
+    # An image query against a text-only catalog built from a frame fails clearly.
+    text_only = Catalog.from_frame(frame, {"title": text, "again": ("title", text)})
+    assert text_only.modalities == {"title": "text", "again": "text"}
+    query = ClipEncoder(clip, device="cpu").transform([str(image_files.images[1])])
+    with pytest.raises(ValueError, match="queries are images, but this catalog has no image"):
+        HybridFusion(text_only).fit().kneighbors(query)
+    # What an encoder does not declare stays unknown: CLIP with modality="auto"
+    # may embed texts and images in one column; other encoders are not guessed.
+    specs = [
+        Spec("a", "title", ClipEncoder(clip, modality="auto")),
+        Spec("b", "title", TextEncoder("any-model")),
+        Spec("c", "title", object()),
+    ]
+    assert declared_modalities(specs) == {"a": None, "b": "text", "c": None}

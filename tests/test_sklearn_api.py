@@ -18,6 +18,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skfusion import AverageFusion, Catalog, HybridFusion, WeightedFusion
 from skfusion.fusion import (
     AgreementFusion,
+    AgreementFusionCV,
     CalibratedFusion,
     CombMAXFusion,
     CombMNZFusion,
@@ -77,6 +78,7 @@ _CHECK_CATALOG = Catalog.from_arrays(
         RRFusion(_CHECK_CATALOG, depth=5),
         CalibratedFusion(_CHECK_CATALOG),
         AgreementFusion(_CHECK_CATALOG),
+        AgreementFusionCV(_CHECK_CATALOG, priors=[0.25, 1.0], prior_weights_grid=[[1, 1], [1, 0]]),
     ],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
@@ -94,6 +96,7 @@ ESTIMATORS = [
     lambda c: RRFusion(c, depth=20),
     lambda c: CalibratedFusion(c, weights=[1, 2, 1]),
     lambda c: AgreementFusion(c, prior=0.5),
+    lambda c: AgreementFusionCV(c, priors=[0.5, 1.0]),
 ]
 
 

@@ -14,6 +14,7 @@ from ..catalog import Catalog
 from ..evaluation import BenchmarkResult, Tuned, benchmark_strategies
 from ..fusion import (
     AgreementFusion,
+    AgreementFusionCV,
     AverageFusion,
     CalibratedFusion,
     CombMNZFusion,
@@ -22,6 +23,7 @@ from ..fusion import (
     RRFusion,
     WeightedFusion,
 )
+from ..fusion._grid import simplex_grid
 from ..metrics import ranking_metrics
 
 #: Metrics reported by the demo (the first one is also what tuning maximises).
@@ -31,36 +33,6 @@ BASELINE = "hybrid"
 #: all-MiniLM-L6-v2 was trained on inputs of at most 256 word pieces (its
 #: sentence_bert_config.json says max_seq_length 256).
 TEXT_MAX_LENGTH = 256
-
-
-def simplex_grid(n_components: int, step: float) -> np.ndarray:
-    """All weight vectors on the simplex with coordinates that are multiples of ``step``.
-
-    Parameters
-    ----------
-    n_components : int
-    step : float
-        ``1 / step`` must be a whole number (e.g. 0.1, 0.05, 0.25).
-
-    Returns
-    -------
-    ndarray of shape (n_points, n_components)
-        Rows sum to 1; ``C(n + c - 1, c - 1)`` rows for ``n = 1 / step``.
-    """
-    n = round(1.0 / step)
-    if n < 1 or abs(n * step - 1.0) > 1e-9:
-        raise ValueError(f"1 / step must be a whole number, got step={step}.")
-    if n_components < 1:
-        raise ValueError("n_components must be at least 1.")
-
-    def compositions(total: int, parts: int) -> list[list[int]]:
-        if parts == 1:
-            return [[total]]
-        return [
-            [i, *rest] for i in range(total, -1, -1) for rest in compositions(total - i, parts - 1)
-        ]
-
-    return np.array(compositions(n, n_components), dtype=np.float64) / n
 
 
 @dataclass
@@ -179,13 +151,16 @@ def embed_cranfield(
 def demo_strategies(catalog: Catalog, grid_step: float = 0.1) -> dict[str, Any]:
     """The strategies the demo compares.
 
-    The recommended default (``agreement``, label-free), the original three
+    The recommended default (``agreement-cv``: :class:`AgreementFusionCV`
+    fitted on each fold's training queries; ``agreement``: its label-free
+    form), the original three
     (``weighted`` tuned by nested cross-validation), the label-free score and
     rank fusions (CombSUM with z-scores, CombMNZ with
     min-max, RRF, calibrated; defaults, nothing tuned) and each component alone.
     """
     grid = simplex_grid(catalog.n_components, grid_step)
     strategies: dict[str, Any] = {
+        "agreement-cv": Tuned(AgreementFusionCV(catalog, prior_weights_grid=grid.tolist())),
         "agreement": AgreementFusion(catalog),
         "average": AverageFusion(catalog),
         "weighted": Tuned(WeightedFusion(catalog), {"weights": grid.tolist()}),

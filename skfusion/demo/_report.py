@@ -48,7 +48,11 @@ def results_dict(result: DemoResult) -> dict[str, Any]:
                 "n_test": len(f.test),
                 "test_query_ids": [str(q) for q in result.query_ids[f.test]],
                 "params": {
-                    k: (dict(zip(names, map(float, v), strict=True)) if k == "weights" else v)
+                    k: (
+                        dict(zip(names, map(float, v), strict=True))
+                        if k in ("weights", "prior_weights")
+                        else v
+                    )
                     for k, v in f.best_params.items()
                 },
                 f"inner_cv_{result.settings['tuning_metric']}": f.best_score,

@@ -311,7 +311,12 @@ def _assemble(
             name: np.load(scratch / f"{c}.npy", mmap_mode="r") for c, name in enumerate(names)
         }
         rows = np.concatenate([info.rows for info in infos])
-        catalog = Catalog(arrays, prepared.ids[rows], encoder_ids=encoder_ids)
+        catalog = Catalog(
+            arrays,
+            prepared.ids[rows],
+            encoder_ids=encoder_ids,
+            modalities=_build.declared_modalities(specs),
+        )
         catalog._errors = _build.error_records(prepared, rejected)
         catalog._write(root, overwrite=True, extra=_build.build_info(fp))
         del catalog, arrays

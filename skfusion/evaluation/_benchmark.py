@@ -28,12 +28,15 @@ class Tuned:
     ----------
     estimator : fusion estimator
         The unfitted estimator (e.g. ``WeightedFusion(catalog)``).
-    param_grid : dict or list of dicts
-        The grid searched on training queries of every outer fold.
+    param_grid : dict, list of dicts, or None, default=None
+        The grid searched on training queries of every outer fold; ``None``
+        for an estimator that tunes itself in ``fit(X, y)``
+        (:class:`~skfusion.AgreementFusionCV`): it is fitted on each outer
+        fold's training queries and ranks its test queries.
     """
 
     estimator: Any
-    param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]]
+    param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]] | None = None
 
 
 @dataclass

@@ -26,7 +26,8 @@ class FoldResult:
         The chosen parameters.
     best_score : float
         Their mean inner cross-validated score (training queries only; an
-        optimistic estimate, not a result to report).
+        optimistic estimate, not a result to report); NaN for an estimator
+        fitted without a search that reports none.
     """
 
     fold: int
@@ -66,7 +67,7 @@ def _n_items(estimator: Any) -> int:
 
 def cross_val_ranking(
     estimator: Any,
-    param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]],
+    param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]] | None,
     X: Any,
     y: Any,
     *,
@@ -91,8 +92,11 @@ def cross_val_ranking(
     ----------
     estimator : fusion estimator
         Anything with ``kneighbors`` and ``n_items_`` after fit.
-    param_grid : dict or list of dicts
-        As for ``GridSearchCV``.
+    param_grid : dict, list of dicts, or None
+        As for ``GridSearchCV``. ``None``: no inner search; the estimator
+        is fitted with ``fit(X[train], y[train])`` (one that tunes itself,
+        such as :class:`~skfusion.AgreementFusionCV`) and its
+        ``best_params_`` and ``best_score_``, if any, are recorded.
     X : array-like of shape (n_queries, dim)
     y : array-like of shape (n_queries, n_items) or (n_queries,)
         Dense graded judgments (or one relevant position per query).
@@ -104,7 +108,8 @@ def cross_val_ranking(
     inner_cv : int or splitter, default=5
         Splits of the inner search (over training queries).
     scoring : str, default="ndcg@10"
-        Metric the inner search maximises.
+        Metric the inner search maximises (without a search, the
+        estimator's own ``scoring`` parameter applies).
     groups : array-like of shape (n_queries,), optional
         Query groups (queries sharing a source), passed to both splitters.
     n_jobs : int, optional
@@ -127,17 +132,23 @@ def cross_val_ranking(
     seen = np.zeros(n_queries, dtype=bool)
     folds: list[FoldResult] = []
     for fold, (train, test) in enumerate(outer.split(X, y, group_arr)):
-        search = GridSearchCV(
-            clone(estimator),
-            param_grid,
-            cv=inner_cv,
-            scoring=RankingScorer(scoring),
-            n_jobs=n_jobs,
-            refit=True,
-        )
-        fit_params = {} if group_arr is None else {"groups": group_arr[train]}
-        search.fit(X[train], _rows(y, train), **fit_params)
-        best = search.best_estimator_
+        if param_grid is None:
+            best = clone(estimator).fit(X[train], _rows(y, train))
+            best_params = dict(getattr(best, "best_params_", {}))
+            best_score = float(getattr(best, "best_score_", np.nan))
+        else:
+            search = GridSearchCV(
+                clone(estimator),
+                param_grid,
+                cv=inner_cv,
+                scoring=RankingScorer(scoring),
+                n_jobs=n_jobs,
+                refit=True,
+            )
+            fit_params = {} if group_arr is None else {"groups": group_arr[train]}
+            search.fit(X[train], _rows(y, train), **fit_params)
+            best = search.best_estimator_
+            best_params, best_score = dict(search.best_params_), float(search.best_score_)
         k = min(int(depth), _n_items(best))
         s, idx = best.kneighbors(X[test], n_neighbors=k)
         if ranking is None or scores is None:
@@ -156,8 +167,8 @@ def cross_val_ranking(
                 fold=fold,
                 train=np.asarray(train),
                 test=np.asarray(test),
-                best_params=dict(search.best_params_),
-                best_score=float(search.best_score_),
+                best_params=best_params,
+                best_score=best_score,
             )
         )
         if progress is not None:

@@ -1,6 +1,7 @@
 """Fusion strategies: estimators over a Catalog, and a functional API on arrays.
 
-Vector fusion (:class:`AgreementFusion`, the recommended default;
+Vector fusion (:class:`AgreementFusionCV`, the recommended default, and
+:class:`AgreementFusion`, its label-free form;
 :class:`AverageFusion`, :class:`WeightedFusion`, :class:`HybridFusion`)
 ranks by the cosine to a fused item vector; score
 fusion (:class:`CombSUMFusion`, :class:`CombMAXFusion`, :class:`CombMNZFusion`,
@@ -21,6 +22,7 @@ from .agreement import (
     impute_components,
     similarity_covariances,
 )
+from .agreement_cv import AgreementFusionCV
 from .average import AverageFusion, average_weights
 from .calibrated import CalibratedFusion, calibrated_scores
 from .hybrid import HybridFusion, hybrid_weights
@@ -39,6 +41,7 @@ from .weighted import WeightedFusion, weighted_weights
 __all__ = [
     "STRATEGIES",
     "AgreementFusion",
+    "AgreementFusionCV",
     "AverageFusion",
     "BaseFusion",
     "CalibratedFusion",

@@ -1,6 +1,7 @@
 """Agreement fusion: per-query component weights from how the components agree.
 
-The recommended default. For each query, the C similarity profiles
+The core of the recommended default (:class:`~skfusion.AgreementFusionCV`
+chooses its two parameters on judged queries). For each query, the C similarity profiles
 ``s_c = (q·e_ic)_i`` over the catalog are modelled as noisy readings of one
 common relevance signal; components whose profiles agree with the others
 get weight, components that only add noise (an author list, a blurred image)
@@ -313,7 +314,7 @@ class _PerQueryWeights:
 
 
 class AgreementFusion(BaseFusion):
-    """Vector fusion with per-query weights from how the components agree (recommended default).
+    """Vector fusion with per-query weights from how the components agree (label-free default).
 
     For query q, let ``p = q − B Bᵀ q`` be its part orthogonal to the span of
     the components' mean embeddings (``B``, :func:`centroid_basis`;
@@ -354,8 +355,9 @@ class AgreementFusion(BaseFusion):
     Bartlett (1937) factor scores as in Harman, *Modern Factor Analysis*
     (1976).
 
-    Without judged queries use the defaults. With them, tune
-    ``prior_weights`` and ``prior`` by cross-validation: at ``prior=1`` the
+    Without judged queries use the defaults. With them, use
+    :class:`AgreementFusionCV`, which chooses ``prior_weights`` and ``prior``
+    on them (or tune the two with ``GridSearchCV``): at ``prior=1`` the
     strategy is :class:`WeightedFusion` with ``prior_weights`` on the imputed
     catalog, so the search contains every fixed weighting.
 
@@ -455,12 +457,16 @@ class AgreementFusion(BaseFusion):
             if self.prior_weights is None
             else check_weights(self.prior_weights, catalog.names, "prior_weights")
         )
+        self._prepare_catalog(catalog)
+        return target
+
+    def _prepare_catalog(self, catalog: Catalog) -> None:
+        """Impute (or not) and compute the similarity covariances, once, at fit time."""
         self.imputed_catalog_ = (
             impute_components(catalog) if self.impute == "regression" else catalog
         )
         self._imputed_from = self.catalog
-        similarity_covariances(self.imputed_catalog_)  # computed once, at fit time
-        return target
+        similarity_covariances(self.imputed_catalog_)
 
     def _checked_catalog(self) -> Catalog:
         base = super()._checked_catalog()
@@ -489,6 +495,14 @@ class AgreementFusion(BaseFusion):
         return self._query_weights(self._validate_queries(X)).T
 
     def _query_weights(self, queries: np.ndarray) -> np.ndarray:
+        return _shrink(self._query_shares(queries), self._prior_share(), self.global_weights_)
+
+    def _prior_share(self) -> float:
+        """The shrinkage toward the target weights used when scoring."""
+        return float(self.prior)
+
+    def _query_shares(self, queries: np.ndarray) -> np.ndarray:
+        """The normalised factor weights of these queries, (Q, C); cached per catalog."""
         catalog = self._checked_catalog()
         raw = np.ascontiguousarray(queries)
         digest = hashlib.blake2b(raw.data, digest_size=16).digest()
@@ -512,7 +526,7 @@ class AgreementFusion(BaseFusion):
                 cache[key] = shares
                 while len(cache) > _SHARES_CACHE_SIZE:
                     cache.popitem(last=False)
-        return _shrink(shares, self.prior, self.global_weights_)
+        return shares
 
     def _scorer_for(self, queries: np.ndarray) -> Any:
         return _PerQueryWeights(self._query_weights(queries))

@@ -1,0 +1,235 @@
+"""AgreementFusionCV: hand-computed choice, parity with per-candidate estimators and LOO search."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold, LeaveOneOut, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import Normalizer
+
+from skfusion import AgreementFusion, AgreementFusionCV, Catalog
+from skfusion.datasets import make_catalog
+from skfusion.evaluation import Tuned, benchmark_strategies, cross_val_ranking
+from skfusion.fusion import agreement_cv
+from skfusion.metrics import ranking_metrics
+
+
+def _shifted_catalog() -> tuple[Catalog, np.ndarray, np.ndarray]:
+    """4 items: ``good`` is e_i, ``shifted`` is e_(i−1 mod 4); query j is e_j, relevant item j."""
+    eye = np.eye(4)
+    cat = Catalog.from_arrays({"good": eye, "shifted": np.roll(eye, 1, axis=0)})
+    return cat, eye.copy(), np.arange(4)
+
+
+def test_choice_and_scores_hand_computed() -> None:
+    # prior=1 uses the target weights for every query (no factor model):
+    # [1, 0]: every relevant item first, MRR 1.
+    # [0, 1]: item j+1 scores 1, the other three (j among them) 0 and tie, lower
+    #   position first: j at ranks 2, 3, 4, 4 → MRR (1/2 + 1/3 + 1/4 + 1/4)/4 = 1/3.
+    # [½, ½]: items j and j+1 tie at 1/√2; j is second only for j = 3 (item 0
+    #   comes first) → (3 + ½)/4 = 0.875.
+    cat, X, y = _shifted_catalog()
+    grid = [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]
+    est = AgreementFusionCV(cat, priors=[1.0], prior_weights_grid=grid, scoring="mrr").fit(X, y)
+    np.testing.assert_allclose(est.cv_results_["mean_test_score"], [1.0, 1 / 3, 0.875])
+    np.testing.assert_array_equal(est.cv_results_["rank_test_score"], [1, 3, 2])
+    np.testing.assert_array_equal(est.prior_weights_, [1.0, 0.0])
+    assert est.prior_ == 1.0
+    assert est.best_index_ == 0
+    assert est.best_score_ == 1.0
+    assert est.best_params_["prior"] == 1.0
+    np.testing.assert_array_equal(est.predict(X), cat.ids)
+
+
+def test_ties_go_to_the_first_candidate() -> None:
+    cat, X, y = _shifted_catalog()
+    est = AgreementFusionCV(
+        cat, priors=[1.0], prior_weights_grid=[[0.0, 1.0], [0.8, 0.2], [1.0, 0.0]], scoring="mrr"
+    ).fit(X, y)
+    np.testing.assert_allclose(est.cv_results_["mean_test_score"], [1 / 3, 1.0, 1.0])
+    assert est.best_index_ == 1
+    np.testing.assert_array_equal(est.cv_results_["rank_test_score"], [3, 1, 1])
+
+
+def test_without_judgments_it_is_the_label_free_default() -> None:
+    data = make_catalog(150, 10, random_state=0)
+    cat = Catalog.from_arrays(data.components, masks=data.masks)
+    ref = AgreementFusion(cat).fit().decision_function(data.queries)
+    for args in ((), (data.queries,)):
+        est = AgreementFusionCV(cat).fit(*args)
+        assert est.prior_ == 0.25
+        np.testing.assert_allclose(est.prior_weights_, 1 / 3)
+        np.testing.assert_array_equal(est.decision_function(data.queries), ref)
+        assert not hasattr(est, "cv_results_")
+        assert not hasattr(est, "best_score_")
+
+
+@pytest.fixture(scope="module")
+def judged() -> tuple[Catalog, np.ndarray, np.ndarray]:
+    data = make_catalog(240, 14, missing_rate={"image": 0.3}, random_state=1)
+    cat = Catalog.from_arrays(data.components, masks=data.masks)
+    return cat, data.queries, data.qrels.toarray()
+
+
+GRID = [[1.0, 0.0, 0.0], [0.2, 0.3, 0.5], [0.4, 0.4, 0.2], [0.0, 0.5, 0.5]]
+
+
+@pytest.mark.parametrize("scoring", ["ndcg@10", "recall@5", "mrr"])
+def test_every_candidate_scores_like_the_agreement_fusion_it_stands_for(
+    judged, scoring: str
+) -> None:
+    cat, X, y = judged
+    est = AgreementFusionCV(cat, priors=[0.0, 0.5, 1.0], prior_weights_grid=GRID, scoring=scoring)
+    est.fit(X, y)
+    res = est.cv_results_
+    assert len(res["mean_test_score"]) == 12
+    for i, (p, t) in enumerate(zip(res["param_prior"], res["param_prior_weights"], strict=True)):
+        ref = AgreementFusion(cat, prior=p, prior_weights=t).fit()
+        ranking = ref.kneighbors(X, n_neighbors=cat.n_items, return_distance=False)
+        per_query = ranking_metrics(y, ranking=ranking, metrics=[scoring], per_query=True)
+        assert res["mean_test_score"][i] == pytest.approx(per_query[scoring].mean(), abs=1e-12)
+        assert res["std_test_score"][i] == pytest.approx(per_query[scoring].std(), abs=1e-12)
+    best = AgreementFusion(cat, prior=est.prior_, prior_weights=est.prior_weights_).fit()
+    np.testing.assert_array_equal(est.decision_function(X), best.decision_function(X))
+    assert est.score(X, y) == pytest.approx(est.best_score_, abs=1e-12)
+
+
+def test_small_passes_and_blocks_give_the_same_choice(judged, monkeypatch) -> None:
+    cat, X, y = judged
+    kwargs = {"priors": [0.25, 1.0], "prior_weights_grid": GRID}
+    whole = AgreementFusionCV(cat, **kwargs).fit(X, y)
+    # One candidate per pass and per step, 7-item blocks: many passes, partial blocks.
+    monkeypatch.setattr(agreement_cv, "_TOPLIST_ENTRIES", 1)
+    monkeypatch.setattr(agreement_cv, "_SCORE_ELEMENTS", 1)
+    pieces = AgreementFusionCV(cat, block_size=7, **kwargs).fit(X, y)
+    np.testing.assert_array_equal(
+        pieces.cv_results_["mean_test_score"], whole.cv_results_["mean_test_score"]
+    )
+
+
+def test_equals_grid_search_with_leave_one_out(judged) -> None:
+    # No candidate learns from the judgments, so the mean over queries is the
+    # leave-one-out score of GridSearchCV over the same grid (same order).
+    cat, X, y = judged
+    priors, grid = [0.25, 0.75, 1.0], GRID[:3]
+    est = AgreementFusionCV(cat, priors=priors, prior_weights_grid=grid).fit(X, y)
+    search = GridSearchCV(
+        AgreementFusion(cat), {"prior": priors, "prior_weights": grid}, cv=LeaveOneOut()
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        est.cv_results_["mean_test_score"], search.cv_results_["mean_test_score"], atol=1e-12
+    )
+    assert est.best_index_ == search.best_index_
+    assert est.prior_ == search.best_params_["prior"]
+    np.testing.assert_array_equal(est.prior_weights_, search.best_params_["prior_weights"])
+
+
+def test_default_grid_is_the_simplex_times_four_priors(judged) -> None:
+    cat, X, y = judged
+    est = AgreementFusionCV(cat).fit(X, y)
+    res = est.cv_results_
+    assert len(res["mean_test_score"]) == 4 * 66
+    np.testing.assert_array_equal(np.unique(res["param_prior"]), [0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(res["param_prior_weights"].sum(axis=1), 1.0)
+    # Prior 1 is fixed weights: the best fixed weighting is among the candidates.
+    assert est.best_score_ >= res["mean_test_score"][res["param_prior"] == 1.0].max()
+
+
+def test_named_grid_rows_and_refit_on_other_judgments(judged) -> None:
+    cat, X, y = judged
+    rows = [{"image": 1, "title": 1, "description": 2}, {"title": 1, "description": 0, "image": 0}]
+    est = AgreementFusionCV(cat, priors=[1.0], prior_weights_grid=rows, scoring="mrr")
+    est.fit(X, y)
+    np.testing.assert_allclose(est.cv_results_["param_prior_weights"][0], [0.25, 0.5, 0.25])
+    first = est.cv_results_["mean_test_score"].copy()
+    est.fit(X[:7], y[:7])
+    assert not np.array_equal(est.cv_results_["mean_test_score"], first)
+
+
+def test_clone_pickle_and_pipeline(judged) -> None:
+    cat, X, y = judged
+    est = AgreementFusionCV(cat, priors=[0.5, 1.0], prior_weights_grid=GRID).fit(X, y)
+    assert clone(est).catalog is cat
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.decision_function(X), est.decision_function(X))
+    assert restored.best_params_["prior"] == est.best_params_["prior"]
+    pipe = Pipeline(
+        [
+            ("norm", Normalizer()),
+            ("fusion", AgreementFusionCV(cat, priors=[1.0], prior_weights_grid=GRID)),
+        ]
+    )
+    scores = cross_val_score(pipe, X, y, cv=KFold(2))
+    assert scores.shape == (2,)
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_nested_evaluation_fits_it_on_each_training_fold(judged) -> None:
+    cat, X, y = judged
+    est = AgreementFusionCV(cat, priors=[0.25, 1.0], prior_weights_grid=GRID)
+    cv = KFold(3, shuffle=True, random_state=0)
+    cvr = cross_val_ranking(est, None, X, y, depth=10, cv=cv)
+    for fold in cvr.folds:
+        ref = clone(est).fit(X[fold.train], y[fold.train])
+        assert fold.best_params["prior"] == ref.prior_
+        np.testing.assert_array_equal(fold.best_params["prior_weights"], ref.prior_weights_)
+        assert fold.best_score == ref.best_score_
+        np.testing.assert_array_equal(
+            cvr.ranking[fold.test], ref.kneighbors(X[fold.test], return_distance=False)
+        )
+    res = benchmark_strategies(
+        {"cv": Tuned(est), "label-free": AgreementFusion(cat)},
+        X,
+        y,
+        baseline="label-free",
+        cv=cv,
+        n_resamples=200,
+    )
+    np.testing.assert_array_equal(res.runs["cv"].ranking[:, :10], cvr.ranking)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"priors": []}, "non-empty 1-D"),
+        ({"priors": [[0.5]]}, "non-empty 1-D"),
+        ({"priors": [0.5, 1.5]}, r"lie in \[0, 1\]"),
+        ({"priors": ["a"]}, "sequence of numbers"),
+        ({"prior_weights_grid": [[1.0, 0.0]]}, "prior_weights_grid"),
+        ({"prior_weights_grid": [[1.0, -1.0, 1.0]]}, "prior_weights_grid"),
+        ({"prior_weights_grid": [{"title": 1, "sound": 1}]}, "sound"),
+        ({"prior_weights_grid": []}, "empty"),
+        ({"prior_weights_grid": np.ones(3)}, "one row of weights per candidate"),
+        ({"scoring": "ndcg"}, "cut-off"),
+    ],
+)
+def test_bad_parameters(judged, kwargs, match: str) -> None:
+    cat, X, y = judged
+    with pytest.raises(ValueError, match=match):
+        AgreementFusionCV(cat, **kwargs).fit(X, y)
+
+
+def test_bad_judgments_leave_it_unfitted(judged) -> None:
+    cat, X, y = judged
+    est = AgreementFusionCV(cat, priors=[1.0], prior_weights_grid=GRID)
+    with pytest.raises(ValueError, match="without queries"):
+        est.fit(None, y)
+    unjudged = y.copy()
+    unjudged[3] = 0
+    with pytest.raises(ValueError, match="relevant"):
+        est.fit(X, unjudged)
+    with pytest.raises(NotFittedError):
+        est.decision_function(X)
+    with pytest.raises(ValueError, match="shape"):
+        est.fit(X, y[:5])
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    with pytest.raises(ValueError, match="L2-normalised"):
+        est.fit(2 * X, y)  # queries that are not unit-norm
+    with pytest.raises(NotFittedError):
+        est.predict(X)
