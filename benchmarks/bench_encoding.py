@@ -171,7 +171,7 @@ def loader_rates(
 
     enc = ClipEncoder(model_dir, modality="image", batch_size=batch_size, num_workers=workers)
     processor = enc._image_processor()
-    from skfusion.encoders._images import ResizeCrop
+    from skfusion.encoders._preprocess import ResizeCrop
 
     fast = ResizeCrop.from_processor(processor)
     items: list[Any] = [str(p) for p in paths[:2048]]

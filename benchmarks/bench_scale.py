@@ -209,7 +209,7 @@ def write_big_catalog(path: Path, n: int, d: int, block: int = 1 << 16) -> None:
     is in memory at a time (plus the float32 Gram, 36 bytes per item); each
     file's SHA-256 is computed as it is written.
     """
-    from skfusion.catalog import _FORMAT, _MANIFEST, SCHEMA_VERSION
+    from skfusion.catalog._storage import _FORMAT, _MANIFEST, SCHEMA_VERSION
 
     if path.exists():
         shutil.rmtree(path)

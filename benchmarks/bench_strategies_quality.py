@@ -14,6 +14,8 @@ Scenarios (``--scenarios``, default all but ``large``):
 - ``noisy``: one component (description) three times noisier;
 - ``gap``: a strong text–image modality gap (1.2 instead of COCO's 0.85);
 - ``missing``: 30% of the items have no image;
+- ``missing-text``: half of the items have no description (as real catalogs
+  lack text fields);
 - ``large``: 1,000,000 items with the default components (coarser grid).
 
 Usage::
@@ -66,6 +68,7 @@ SYNTHETIC = {
     },
     "gap": {"modality_gap": 1.2},
     "missing": {"missing_rate": {"image": 0.3}},
+    "missing-text": {"missing_rate": {"description": 0.5}},
     "large": {},
 }
 

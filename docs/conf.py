@@ -7,6 +7,12 @@ Build it from the repository root, offline::
 Markdown pages are read by myst-parser, the API reference is generated from
 the numpydoc docstrings (autodoc + autosummary), and the example gallery is
 built by sphinx-gallery from ``examples/`` (every example is run).
+
+The site works without network access too: MathJax is copied into
+``_static/mathjax`` from the ``sphinx-mathjax-offline`` package (a wheel on
+PyPI that bundles MathJax 3), so formulas render from a local copy or a
+``file://`` URL. References to scikit-learn and NumPy objects link to their
+online API pages by URL pattern (no intersphinx inventory is downloaded).
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # Bundles MathJax 3 and points mathjax_path at the local copy.
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
     "numpydoc",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
 ]
-# No intersphinx: the build must work without network access.
+# No intersphinx: the build must work without network access (see _external_reference).
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
@@ -80,7 +88,6 @@ sphinx_gallery_conf = {
     "abort_on_example_error": True,
     "show_memory": False,
     "download_all_examples": False,
-    "reference_url": {"skfusion": None},
     "doc_module": ("skfusion",),
     "backreferences_dir": "generated/backreferences",
     "inspect_global_variables": False,
@@ -128,5 +135,51 @@ def _skip_foreign_members(
     return None
 
 
+#: Online API pages of the projects whose objects the docs name, by URL pattern.
+_EXTERNAL_API = {
+    "sklearn": "https://scikit-learn.org/stable/modules/generated/{name}.html",
+    "numpy": "https://numpy.org/doc/stable/reference/generated/{name}.html",
+}
+
+
+def _external_reference(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Link ``sklearn.*`` and ``numpy.*`` classes and functions to their API pages.
+
+    Offline replacement for intersphinx: the URL is built from the name, so
+    only classes and functions documented one per page are linked
+    (``sklearn.pipeline.Pipeline``, ``numpy.ndarray``); anything else stays
+    plain text, as without this handler.
+    """
+    from docutils import nodes
+
+    if node.get("refdomain") != "py" or node.get("reftype") not in ("class", "func", "obj"):
+        return None
+    target = str(node.get("reftarget", ""))
+    pattern = _EXTERNAL_API.get(target.split(".")[0])
+    if pattern is None or target.count(".") < 1:
+        return None
+    if target.startswith("sklearn.") and target.count(".") < 2:
+        return None  # sklearn.<module>.<object>: a module alone has no generated page
+    reference = nodes.reference("", "", internal=False, refuri=pattern.format(name=target))
+    reference += contnode
+    return reference
+
+
+def _unlink_emails(app: Any, doctree: Any) -> None:
+    """Turn docutils' implicit e-mail links back into text.
+
+    reStructuredText links anything shaped like ``name@host``, so metric names
+    in docstrings (``nDCG@10``, ``recall@100``) became ``mailto:`` links. The
+    docs contain no e-mail addresses, so every such link is an artefact.
+    """
+    from docutils import nodes
+
+    for ref in list(doctree.findall(nodes.reference)):
+        if str(ref.get("refuri", "")).startswith("mailto:"):
+            ref.replace_self(nodes.Text(ref.astext()))
+
+
 def setup(app: Any) -> None:
     app.connect("autodoc-skip-member", _skip_foreign_members)
+    app.connect("missing-reference", _external_reference)
+    app.connect("doctree-read", _unlink_emails)

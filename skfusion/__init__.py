@@ -7,8 +7,8 @@ for queries exactly and fast, so that whole retrieval systems fit in
 """
 
 from ._arrays import EncodedArray
-from ._build import CatalogBuildError
 from .catalog import Catalog
+from .catalog._build import CatalogBuildError
 from .fusion import (
     AgreementFusion,
     AgreementFusionCV,

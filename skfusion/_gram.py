@@ -1,6 +1,6 @@
 """Catalog statistics that make fusion exact and cheap.
 
-Two identities from the design notes (DESIGN.md §2) are used everywhere:
+Two identities (docs/strategies.md) are used everywhere:
 
 * The mean pairwise cosine of a component over the catalog (all N² pairs,
   diagonal included) equals the squared norm of the component's mean vector:

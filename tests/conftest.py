@@ -1,14 +1,13 @@
 """Shared fixtures: tiny random CLIP models, image files and a local HTTP server.
 
-Nothing here needs the network: the CLIP models are built from a small
-``CLIPConfig`` with random weights at test time, and images are served from
-127.0.0.1.
+Nothing here needs the network: the CLIP models are built with random
+weights at test time by :func:`skfusion.testing.make_tiny_clip`, and images
+are served from 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import http.server
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -19,81 +18,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-
-def build_tiny_clip(directory: Path, seed: int) -> Path:
-    """Save a tiny random ``CLIPModel`` plus processor to ``directory``.
-
-    The tokenizer is a byte-level BPE without merges (every byte is a token),
-    the text context is 16 tokens, images are 32x32 and embeddings have 16
-    dimensions.
-    """
-    import torch
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import (
-        CLIPConfig,
-        CLIPImageProcessor,
-        CLIPModel,
-        CLIPProcessor,
-        CLIPTokenizer,
-    )
-
-    directory.mkdir(parents=True, exist_ok=True)
-    chars = sorted(ByteLevel.alphabet())
-    vocab: dict[str, int] = {}
-    for c in chars:
-        vocab[c] = len(vocab)
-    for c in chars:
-        vocab[c + "</w>"] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (directory / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    tokenizer = CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"))
-    config = CLIPConfig(
-        text_config={
-            "vocab_size": len(vocab),
-            "hidden_size": 32,
-            "intermediate_size": 37,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "max_position_embeddings": 16,
-            "bos_token_id": vocab["<|startoftext|>"],
-            "eos_token_id": vocab["<|endoftext|>"],
-            "pad_token_id": vocab["<|endoftext|>"],
-        },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 37,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "image_size": 32,
-            "patch_size": 8,
-        },
-        projection_dim=16,
-    )
-    torch.manual_seed(seed)
-    model = CLIPModel(config)
-    processor = CLIPProcessor(
-        image_processor=CLIPImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-        ),
-        tokenizer=tokenizer,
-    )
-    model.save_pretrained(directory)
-    processor.save_pretrained(directory)
-    return directory
+from skfusion.testing import make_tiny_clip
 
 
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random CLIP model (seed 0) saved with its processor."""
-    return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"), seed=0)
+    return make_tiny_clip(tmp_path_factory.mktemp("tiny-clip"), seed=0)
 
 
 @pytest.fixture(scope="session")
 def other_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second tiny CLIP with the same config but other random weights (seed 1)."""
-    return build_tiny_clip(tmp_path_factory.mktemp("other-clip"), seed=1)
+    return make_tiny_clip(tmp_path_factory.mktemp("other-clip"), seed=1)
 
 
 @dataclass

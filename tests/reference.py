@@ -3,7 +3,7 @@
 Deliberately naive and independent of skfusion: float64, an N×N cosine
 matrix for the global weights, one fused vector per (query, item) built in a
 Python loop, then a cosine. It follows the write-up's formulas word for word
-(DESIGN.md §1) and is only usable for small N.
+(docs/strategies.md) and is only usable for small N.
 """
 
 from __future__ import annotations

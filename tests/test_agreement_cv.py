@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV, KFold, LeaveOneOut, cross_val_
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 
-from skfusion import AgreementFusion, AgreementFusionCV, Catalog
+from skfusion import AgreementFusion, AgreementFusionCV, Catalog, WeightedFusion
 from skfusion.datasets import make_catalog
 from skfusion.evaluation import Tuned, benchmark_strategies, cross_val_ranking
 from skfusion.fusion import agreement_cv
@@ -87,14 +87,19 @@ def test_every_candidate_scores_like_the_agreement_fusion_it_stands_for(
     est = AgreementFusionCV(cat, priors=[0.0, 0.5, 1.0], prior_weights_grid=GRID, scoring=scoring)
     est.fit(X, y)
     res = est.cv_results_
-    assert len(res["mean_test_score"]) == 12
-    for i, (p, t) in enumerate(zip(res["param_prior"], res["param_prior_weights"], strict=True)):
-        ref = AgreementFusion(cat, prior=p, prior_weights=t).fit()
+    # The catalog has missing images: every (prior, target) is scored imputed and masked.
+    assert len(res["mean_test_score"]) == 24
+    assert res["param_impute"].tolist() == ["regression"] * 12 + [None] * 12
+    params = zip(res["param_impute"], res["param_prior"], res["param_prior_weights"], strict=True)
+    for i, (imp, p, t) in enumerate(params):
+        ref = AgreementFusion(cat, prior=p, prior_weights=t, impute=imp).fit()
         ranking = ref.kneighbors(X, n_neighbors=cat.n_items, return_distance=False)
         per_query = ranking_metrics(y, ranking=ranking, metrics=[scoring], per_query=True)
         assert res["mean_test_score"][i] == pytest.approx(per_query[scoring].mean(), abs=1e-12)
         assert res["std_test_score"][i] == pytest.approx(per_query[scoring].std(), abs=1e-12)
-    best = AgreementFusion(cat, prior=est.prior_, prior_weights=est.prior_weights_).fit()
+    best = AgreementFusion(
+        cat, prior=est.prior_, prior_weights=est.prior_weights_, impute=est.impute_
+    ).fit()
     np.testing.assert_array_equal(est.decision_function(X), best.decision_function(X))
     assert est.score(X, y) == pytest.approx(est.best_score_, abs=1e-12)
 
@@ -119,13 +124,16 @@ def test_equals_grid_search_with_leave_one_out(judged) -> None:
     priors, grid = [0.25, 0.75, 1.0], GRID[:3]
     est = AgreementFusionCV(cat, priors=priors, prior_weights_grid=grid).fit(X, y)
     search = GridSearchCV(
-        AgreementFusion(cat), {"prior": priors, "prior_weights": grid}, cv=LeaveOneOut()
+        AgreementFusion(cat),
+        {"impute": ["regression", None], "prior": priors, "prior_weights": grid},
+        cv=LeaveOneOut(),
     ).fit(X, y)
     np.testing.assert_allclose(
         est.cv_results_["mean_test_score"], search.cv_results_["mean_test_score"], atol=1e-12
     )
     assert est.best_index_ == search.best_index_
     assert est.prior_ == search.best_params_["prior"]
+    assert est.impute_ == search.best_params_["impute"]
     np.testing.assert_array_equal(est.prior_weights_, search.best_params_["prior_weights"])
 
 
@@ -133,11 +141,35 @@ def test_default_grid_is_the_simplex_times_four_priors(judged) -> None:
     cat, X, y = judged
     est = AgreementFusionCV(cat).fit(X, y)
     res = est.cv_results_
-    assert len(res["mean_test_score"]) == 4 * 66
+    assert len(res["mean_test_score"]) == 2 * 4 * 66  # imputed and masked
     np.testing.assert_array_equal(np.unique(res["param_prior"]), [0.25, 0.5, 0.75, 1.0])
     np.testing.assert_allclose(res["param_prior_weights"].sum(axis=1), 1.0)
     # Prior 1 is fixed weights: the best fixed weighting is among the candidates.
     assert est.best_score_ >= res["mean_test_score"][res["param_prior"] == 1.0].max()
+
+
+def test_prior_one_masked_candidates_are_weighted_fusion_on_the_masked_catalog(judged) -> None:
+    # With missing components, the prior=1, impute=None candidates rank exactly as
+    # WeightedFusion on the catalog with its masks (not on an imputed copy).
+    cat, X, y = judged
+    assert cat.has_missing
+    est = AgreementFusionCV(cat, priors=[1.0], prior_weights_grid=GRID, scoring="mrr").fit(X, y)
+    res = est.cv_results_
+    masked = np.flatnonzero(res["param_impute"] == None)  # noqa: E711 - object array
+    assert masked.size == len(GRID)
+    for i, t in zip(masked, res["param_prior_weights"][masked], strict=True):
+        ref = WeightedFusion(cat, weights=t, precompute=False).fit()
+        ranking = ref.kneighbors(X, n_neighbors=cat.n_items, return_distance=False)
+        expected = ranking_metrics(y, ranking=ranking, metrics=["mrr"], per_query=True)["mrr"]
+        assert res["mean_test_score"][i] == pytest.approx(expected.mean(), abs=1e-12)
+
+
+def test_complete_catalog_has_one_imputation_candidate() -> None:
+    cat, X, y = _shifted_catalog()
+    est = AgreementFusionCV(cat, priors=[1.0], prior_weights_grid=[[1, 0], [0, 1]]).fit(X, y)
+    assert est.cv_results_["param_impute"].tolist() == ["regression", "regression"]
+    fixed = AgreementFusionCV(cat, priors=[1.0], prior_weights_grid=[[1, 0]], impute=None)
+    assert fixed.fit(X, y).impute_ is None
 
 
 def test_named_grid_rows_and_refit_on_other_judgments(judged) -> None:

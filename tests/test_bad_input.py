@@ -154,3 +154,14 @@ def test_functional_errors(comps: np.ndarray) -> None:
         score("average", q[:, :4], comps)
     with pytest.raises(ValueError, match="components\\[1\\] must hold L2-normalised"):
         score("average", q, [comps[0], comps[1] * 2])
+
+
+@pytest.mark.parametrize("scale", [1e30, 8e37, 1e-40])
+def test_normalize_scales_huge_and_tiny_rows_exactly(scale: float) -> None:
+    # A 3-4-5 row at any finite scale normalises to (0.6, 0.8): squaring 1e30 in float32
+    # overflowed, and the row was reported "all-zero".
+    rows = np.array([[3.0, 4.0], [0.0, 1.0]], dtype=np.float32) * np.float32(scale)
+    rows[1] = [0.0, 1.0]
+    cat = Catalog.from_arrays({"a": rows}, normalize=True)
+    np.testing.assert_allclose(cat.components["a"][0], [0.6, 0.8], rtol=1e-6)
+    np.testing.assert_array_equal(cat.components["a"][1], [0.0, 1.0])

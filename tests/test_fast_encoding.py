@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skfusion import _build
+from skfusion.catalog import _build
 from skfusion.encoders import ClipEncoder, ImageLoadError
 from skfusion.encoders._base import CPU_BATCH_TOKENS, length_batches, resolve_batch_tokens
-from skfusion.encoders._images import ResizeCrop, load_image
+from skfusion.encoders._image_io import load_image
+from skfusion.encoders._preprocess import ResizeCrop
 
 from .conftest import ImageFiles
 

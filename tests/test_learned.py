@@ -17,6 +17,7 @@ from skfusion.fusion.learned import LearnedFusion, _objective
 from skfusion.metrics import as_relevance
 
 from ._data import grouped_queries, unit_rows
+from ._tolerance import assert_same_topk, fused_atol
 
 
 def _random_problem(seed: int, *, missing: bool = False):
@@ -248,6 +249,10 @@ def test_candidates_are_relevant_items_then_hard_negatives(grouped) -> None:
         expected = [i for i in top[q] if i not in relevant][:5]
         full = WeightedFusion(cat).fit().decision_function(X[q : q + 1])[0]
         order = np.argsort(-full, kind="stable")
-        assert expected == [i for i in order if i not in relevant][:5]
+        own = [i for i in order if i not in relevant][:5]
+        # One query and a batch of six are other BLAS call shapes: rounding differs within
+        # the float32 bound (tests/_tolerance.py), so near ties may swap.
+        tol = fused_atol(cat.dim, cat.gram)
+        assert_same_topk(full[expected][None], np.array([expected]), full[own][None], [own], tol)
         # the gathered s_ic and Gram entries give the engine's equal-weight scores
-        np.testing.assert_allclose(scores[q, 2:], full[expected], rtol=1e-5)
+        np.testing.assert_allclose(scores[q, 2:], full[expected], rtol=1e-5, atol=tol)

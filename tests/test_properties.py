@@ -477,10 +477,25 @@ def test_gram_form_precision_loss_for_nearly_cancelling_components() -> None:
     E = np.array([[np.cos(t), np.sin(t), 0.0], [-np.cos(t), np.sin(t), 0.0]], dtype=np.float32)
     cat = Catalog.from_arrays({"a": E[:1], "b": E[1:]})
     q = np.array([[0.6, 0.8, 0.0]], dtype=np.float32)
-    got = AverageFusion(cat).fit().decision_function(q)[0, 0]
+    got = AverageFusion(cat, precompute=False).fit().decision_function(q)[0, 0]
     fused = E.astype(np.float64).mean(axis=0)
     exact = fused @ q[0].astype(np.float64) / np.linalg.norm(fused)  # 0.8
     assert abs(got - exact) <= 1e-5  # got 0.80131: off by 1.3e-3
+
+
+def test_precomputed_fused_vectors_keep_nearly_cancelling_components_exact() -> None:
+    # The same item scored from its precomputed unit fused vector: the norm is taken of the
+    # float32 fused vector itself (in float64), not from the rounded Gram entries, so the
+    # cosine keeps float32 accuracy relative to ‖f‖ (here ‖f‖ ≈ 0.003).
+    t = 0.003
+    E = np.array([[np.cos(t), np.sin(t), 0.0], [-np.cos(t), np.sin(t), 0.0]], dtype=np.float32)
+    cat = Catalog.from_arrays({"a": E[:1], "b": E[1:]})
+    q = np.array([[0.6, 0.8, 0.0]], dtype=np.float32)
+    got = AverageFusion(cat, precompute=True).fit().decision_function(q)[0, 0]
+    fused = E.astype(np.float64).mean(axis=0)
+    exact = fused @ q[0].astype(np.float64) / np.linalg.norm(fused)  # 0.8
+    # float32 rounding of e_a + e_b (each ~eps32 absolute) relative to ‖f‖ ≈ 0.003.
+    assert abs(got - exact) <= 4 * np.finfo(np.float32).eps / 0.003
 
 
 def test_zscores_of_a_narrow_component_keep_their_spread() -> None:

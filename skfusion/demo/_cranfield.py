@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,7 +59,11 @@ class DemoResult:
     settings : dict
         The protocol: folds, grid step, resamples, seed, …
     timings : dict
-        Seconds per step.
+        Seconds per step (wall clock): ``embed`` (0 when the bundled
+        embeddings were loaded: see ``settings["embeddings"]``),
+        ``evaluate``, ``landscape``; and for the whole of :func:`run_demo`
+        ``wall`` and ``cpu`` (user + system CPU seconds of this process and
+        of any worker processes it waited for, all cores together).
     """
 
     dataset: str
@@ -148,6 +153,26 @@ def embed_cranfield(
     return catalog, queries, data
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its waited-for children, all threads."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def load_embedded() -> tuple[Catalog, Any, Any]:
+    """The bundled all-MiniLM-L6-v2 embeddings of Cranfield, as :func:`embed_cranfield` returns.
+
+    :func:`skfusion.datasets.load_cranfield_minilm`: the vectors
+    :func:`embed_cranfield` computes with the default text model, stored as
+    float16 and re-normalised to unit float32.
+    """
+    from ..datasets import load_cranfield_minilm
+
+    data = load_cranfield_minilm()
+    return data.catalog, data.queries, data
+
+
 def demo_strategies(catalog: Catalog, grid_step: float = 0.1) -> dict[str, Any]:
     """The strategies the demo compares.
 
@@ -176,25 +201,49 @@ def demo_strategies(catalog: Catalog, grid_step: float = 0.1) -> dict[str, Any]:
     return strategies
 
 
+def _bundled_model_name() -> str:
+    """The default text model's directory when installed, else its name."""
+    try:
+        return resolve_model("text", None)
+    except RuntimeError:
+        return "all-MiniLM-L6-v2 (bundled embeddings; the model itself is not installed)"
+
+
 def weight_landscape(
-    catalog: Catalog, queries: Any, relevance: Any, components: list[str], step: float = 0.05
+    catalog: Catalog,
+    queries: Any,
+    relevance: Any,
+    components: list[str],
+    step: float = 0.05,
+    *,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """nDCG@10 of fixed weights on the simplex of three components (others weigh 0)."""
+    from ..encoders._base import progress
+
     points = simplex_grid(3, step)
     positions = catalog.component_index(components)
     values = np.empty(len(points))
-    for i, p in enumerate(points):
-        w = np.zeros(catalog.n_components)
-        w[positions] = p
-        idx = (
-            WeightedFusion(catalog, weights=w.tolist())
-            .fit()
-            .kneighbors(queries, n_neighbors=10, return_distance=False)
-        )
-        values[i] = ranking_metrics(
-            relevance, ranking=idx, metrics=["ndcg@10"], n_items=catalog.n_items
-        )["ndcg@10"]
+    with progress(show_progress, len(points), "Weight landscape") as bar:
+        for i, p in enumerate(points):
+            values[i] = _landscape_point(catalog, queries, relevance, positions, p)
+            bar.update(1)
     return {"components": list(components), "weights": points, "ndcg@10": values}
+
+
+def _landscape_point(
+    catalog: Catalog, queries: Any, relevance: Any, positions: Any, p: np.ndarray
+) -> float:
+    """nDCG@10 of one weight vector ``p`` on ``positions`` (the other components weigh 0)."""
+    w = np.zeros(catalog.n_components)
+    w[positions] = p
+    idx = (
+        WeightedFusion(catalog, weights=w.tolist())
+        .fit()
+        .kneighbors(queries, n_neighbors=10, return_distance=False)
+    )
+    metric = ranking_metrics(relevance, ranking=idx, metrics=["ndcg@10"], n_items=catalog.n_items)
+    return float(metric["ndcg@10"])
 
 
 def run_demo(
@@ -210,6 +259,7 @@ def run_demo(
     n_jobs: int | None = None,
     show_progress: bool = False,
     embedded: tuple[Catalog, Any, Any] | None = None,
+    reembed: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Evaluate every strategy on Cranfield with held-out queries.
@@ -225,7 +275,10 @@ def run_demo(
     Parameters
     ----------
     mode, model, device
-        See :func:`embed_cranfield`.
+        See :func:`embed_cranfield`. With ``mode="text"``, no ``model`` and
+        ``reembed=False`` (the defaults) the bundled embeddings of the
+        default model are used (:func:`~skfusion.datasets.load_cranfield_minilm`)
+        instead of embedding the collection again.
     n_folds, inner_folds : int, default=5
     grid_step : float, default=0.1
         Spacing of the weight grid (286 points for four components at 0.1).
@@ -239,6 +292,9 @@ def run_demo(
         tqdm bars for encoding and evaluation.
     embedded : (catalog, queries, data), optional
         Reuse embeddings from :func:`embed_cranfield`.
+    reembed : bool, default=False
+        Embed with the default text model even though its embeddings are
+        bundled (a few minutes on two CPU cores).
     log : callable, optional
         Receives one-line messages about each step.
 
@@ -249,22 +305,53 @@ def run_demo(
     from ..encoders._base import progress
 
     timings: dict[str, float] = {}
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    bundled = embedded is None and mode == "text" and model is None and not reembed
     start = time.perf_counter()
-    catalog, queries, data = embedded or embed_cranfield(
-        mode=mode, model=model, device=device, show_progress=show_progress
-    )
-    timings["embed"] = time.perf_counter() - start
-    if log is not None and embedded is None:
-        log(
-            f"embedded {catalog.n_items} items × {catalog.n_components} fields and "
-            f"{len(queries)} queries in {timings['embed']:.0f} s"
+    if embedded is not None:
+        catalog, queries, data = embedded
+        source = "given"
+    elif bundled:
+        catalog, queries, data = load_embedded()
+        source = "bundled: skfusion.datasets.load_cranfield_minilm (float16, re-normalised)"
+    else:
+        catalog, queries, data = embed_cranfield(
+            mode=mode, model=model, device=device, show_progress=show_progress
         )
+        source = "computed"
+    timings["embed"] = 0.0 if bundled else time.perf_counter() - start
+    if log is not None and embedded is None:
+        if bundled:
+            log(
+                f"loaded the bundled all-MiniLM-L6-v2 embeddings of {catalog.n_items} items × "
+                f"{catalog.n_components} fields and {len(queries)} queries "
+                "(--reembed computes them again)"
+            )
+        else:
+            log(
+                f"embedded {catalog.n_items} items × {catalog.n_components} fields and "
+                f"{len(queries)} queries in {timings['embed']:.0f} s"
+            )
     y = data.relevance.toarray()
     strategies = demo_strategies(catalog, grid_step)
     outer = KFold(n_folds, shuffle=True, random_state=random_state)
-    n_steps = len(strategies)
+    # The bar counts strategies without tuning as one step and tuned ones as one per
+    # outer fold, and names the strategy being evaluated.
+    units = {n: n_folds if isinstance(spec, Tuned) else 1 for n, spec in strategies.items()}
+    finished = dict.fromkeys(units, 0)
     start = time.perf_counter()
-    with progress(show_progress, n_steps, "Evaluating strategies") as bar:
+    with progress(show_progress, sum(units.values()), "Evaluating strategies") as bar:
+        label = getattr(bar, "set_postfix_str", None)
+
+        def advance(name: str, done: int, total: int) -> None:
+            finished[name] += 1
+            pending = [n for n in units if finished[n] < units[n]]
+            if label is not None:
+                label(pending[0] if pending else "comparing", refresh=False)
+            bar.update(1)  # redraws the bar with the new label
+
+        if label is not None:
+            label(next(iter(units)), refresh=True)
         bench = benchmark_strategies(
             strategies,
             queries,
@@ -278,7 +365,7 @@ def run_demo(
             n_resamples=n_resamples,
             random_state=random_state,
             n_jobs=n_jobs,
-            progress=lambda name: bar.update(1),
+            progress=advance,
         )
     timings["evaluate"] = time.perf_counter() - start
     single = {
@@ -289,7 +376,7 @@ def run_demo(
     best3 = sorted(single, key=lambda n: (-single[n], order.index(n)))[:3]
     best3.sort(key=order.index)
     start = time.perf_counter()
-    landscape = weight_landscape(catalog, queries, y, best3)
+    landscape = weight_landscape(catalog, queries, y, best3, show_progress=show_progress)
     timings["landscape"] = time.perf_counter() - start
     settings = {
         "outer_folds": n_folds,
@@ -305,11 +392,20 @@ def run_demo(
         "n_resamples": n_resamples,
         "random_state": random_state,
         "baseline": BASELINE,
+        "embeddings": source,
     }
+    timings["wall"] = time.perf_counter() - wall0
+    timings["cpu"] = cpu_seconds() - cpu0
+    if embedded is not None:
+        model_name = model or ""
+    elif bundled:
+        model_name = _bundled_model_name()
+    else:
+        model_name = resolve_model(mode, model)
     return DemoResult(
         dataset="cranfield",
         mode=mode,
-        model=resolve_model(mode, model) if embedded is None else (model or ""),
+        model=model_name,
         encoder_id=getattr(queries, "encoder_id", None),
         catalog=catalog,
         item_ids=np.asarray(catalog.ids),

@@ -17,8 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import _build
-from ..catalog import Catalog
+from ..catalog import Catalog, _build
 from ._common import get_client, require_dask
 
 __all__ = ["ShardSchemaError", "encode_parquet"]

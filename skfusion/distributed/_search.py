@@ -18,15 +18,16 @@ from ._common import get_client, require_dask
 
 __all__ = ["save_shards", "sharded_kneighbors"]
 
-#: Strategies whose per-item scores need no catalog-wide statistic beyond the
-#: component means, which shards combine exactly: name -> whether
-#: ``global_weights_`` comes from the means (HybridFusion's ``G_c = ‖m_c‖²``)
-#: rather than from the parameters alone.
-_SHARDABLE: dict[str, bool] = {
-    "AverageFusion": False,
-    "WeightedFusion": False,
-    "HybridFusion": True,
-}
+
+def _shard_mode(estimator: Any) -> str | None:
+    """How a strategy (estimator or class) gets its global weights shard by shard.
+
+    See ``BaseFusion._shard_weights``; ``None`` when it cannot be sharded.
+    """
+    cls = estimator if isinstance(estimator, type) else type(estimator)
+    mode: str | None = getattr(cls, "_shard_weights", None)
+    return mode
+
 
 _OPEN: dict[tuple[str, int], Catalog] = {}
 _OPEN_LOCK = threading.Lock()
@@ -221,12 +222,17 @@ def sharded_kneighbors(
     """
     require_dask()
     name = type(estimator).__name__
-    if name not in _SHARDABLE:
+    mode = _shard_mode(estimator)
+    if mode is None:
+        from ..fusion import STRATEGIES
+
+        supported = sorted(
+            s.estimator.__name__ for s in STRATEGIES.values() if _shard_mode(s.estimator)
+        )
         raise ValueError(
             f"{name} cannot be scored shard by shard: its scores depend on statistics of the "
             "whole catalog (per-query normalisation or ranks over all items, or weights fitted "
-            "on it) that are not combined across shards. Sharded scoring supports "
-            f"{sorted(_SHARDABLE)}."
+            f"on it) that are not combined across shards. Sharded scoring supports {supported}."
         )
     if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, int | np.integer):
         raise TypeError(f"n_neighbors must be an int, got {n_neighbors!r}.")
@@ -244,7 +250,7 @@ def sharded_kneighbors(
     template = clone(estimator).set_params(catalog=None)
     if "approximate" in template.get_params():
         template.set_params(approximate=False)  # exact search on every shard
-    weights = _merged_global_weights(summaries) if _SHARDABLE[name] else None
+    weights = _merged_global_weights(summaries) if mode == "means" else None
     if weights is not None and not np.any(weights > 0):
         raise ValueError(
             "Every component's global weight G_c is 0 over the shards combined, so hybrid "

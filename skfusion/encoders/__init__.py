@@ -13,7 +13,7 @@ Loaded models live in a process-wide cache; :func:`clear_cache` empties it.
 """
 
 from ._cache import clear_cache
-from ._images import ImageLoadError
+from ._image_io import ImageLoadError
 from .clip import ClipEncoder
 from .mixture import MixtureEncoder, parse_query_mixture
 from .text import TextEncoder

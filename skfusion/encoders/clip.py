@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +30,14 @@ from ._base import (
     tokenize,
 )
 from ._cache import get_or_load, make_key, normalize_model_ref, quiet_loading
-from ._images import ImageLoadError, ResizeCrop, is_image_reference, load_image
+from ._image_io import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    ImageLoader,
+    ImageLoadError,
+    PixelBudget,
+    is_image_reference,
+)
+from ._preprocess import ResizeCrop
 
 __all__ = ["ClipEncoder"]
 
@@ -168,9 +174,19 @@ class ClipEncoder(BaseEncoder):
         Weight dtype; ``"auto"`` is float16 on CUDA and float32 elsewhere.
         The output is float32 in every case.
     url_timeout : float, default=10.0
-        Seconds allowed per HTTP(S) image download.
+        Deadline in seconds for one HTTP(S) image download: connecting,
+        every redirect (at most 5, to ``http``/``https`` URLs only), the
+        headers and the body together.
     max_image_bytes : int, default=20_000_000
         Downloads with a larger body are aborted.
+    max_image_pixels : int, default=50_000_000
+        Images that would decode to more pixels are refused after their
+        header is read, before any pixel is decoded (an ``ImageLoadError``
+        for that item). JPEG files count the pixels of their reduced-scale
+        decode when ``jpeg_draft`` applies, so large photos stay cheap. It
+        also bounds the memory of the loader threads: together they decode
+        at most ``max_image_pixels`` pixels at a time (about 4 to 8 bytes
+        each), whatever ``num_workers``.
     image_root : str or path-like, optional
         Resolve local image paths under this directory and refuse any that
         escape it (``..``, absolute paths elsewhere, symlinks out of it):
@@ -205,13 +221,18 @@ class ClipEncoder(BaseEncoder):
         The device used.
     precision_ : str
         The weight dtype used.
+    warning_counts_ : dict of str to int
+        Texts truncated so far (``"truncated"``) by this encoder and its
+        clones; empty until the first truncation.
 
     Notes
     -----
     Texts longer than the model's context (the smaller of the tokenizer's
     ``model_max_length`` and the text config's ``max_position_embeddings``)
-    are truncated; one ``UserWarning`` per ``transform`` call reports how
-    many. With transformers 5 and no torchvision installed, the image
+    are truncated; a ``UserWarning`` reports how many the first time it
+    happens to the encoder or any of its clones (a grid search over a
+    Pipeline warns once, at the user's call), and ``warning_counts_``
+    keeps counting after that. With transformers 5 and no torchvision installed, the image
     processor uses its PIL backend; the corresponding log notice is silenced.
 
     Examples
@@ -239,6 +260,7 @@ class ClipEncoder(BaseEncoder):
         "precision": [StrOptions({"auto", "float32", "float16", "bfloat16"})],
         "url_timeout": [Interval(Real, 0, None, closed="neither")],
         "max_image_bytes": [Interval(Integral, 1, None, closed="left")],
+        "max_image_pixels": [Interval(Integral, 1, None, closed="left")],
         "image_root": [str, os.PathLike, None],
         "show_progress": ["boolean"],
         "num_workers": [Interval(Integral, 0, None, closed="left"), None],
@@ -256,6 +278,7 @@ class ClipEncoder(BaseEncoder):
         precision: str = "auto",
         url_timeout: float = 10.0,
         max_image_bytes: int = 20_000_000,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         image_root: str | os.PathLike[str] | None = None,
         show_progress: bool = False,
         num_workers: int | None = None,
@@ -269,6 +292,7 @@ class ClipEncoder(BaseEncoder):
         self.precision = precision
         self.url_timeout = url_timeout
         self.max_image_bytes = max_image_bytes
+        self.max_image_pixels = max_image_pixels
         self.image_root = image_root
         self.show_progress = show_progress
         self.num_workers = num_workers
@@ -327,8 +351,9 @@ class ClipEncoder(BaseEncoder):
             If an item has an unsupported type for the modality (the message
             names its index).
         ImageLoadError
-            If an image cannot be read, downloaded or decoded (the message
-            names its index and source).
+            If an image cannot be read, downloaded or decoded, or has more
+            than ``max_image_pixels`` pixels (the message names its index,
+            source and reason); the first such item in input order.
         FloatingPointError
             If the model produced non-finite values.
         """
@@ -339,7 +364,8 @@ class ClipEncoder(BaseEncoder):
         """Embed the items that can be embedded and report the others.
 
         Like :meth:`transform`, but an item that cannot be used (an image
-        that cannot be read, downloaded or decoded, or an item of the wrong
+        that cannot be read, downloaded or decoded or is over the pixel
+        budget, a path with a NUL byte, or an item of the wrong
         type for ``modality``) does not abort the call: it is left out of
         the embeddings and its exception is returned. Nothing is dropped
         silently; every input index is either in ``ok`` or in ``errors``.
@@ -403,11 +429,11 @@ class ClipEncoder(BaseEncoder):
                     entry, items, image_idx, out, bar, errors if collect_errors else None
                 )
         if n_truncated:
-            warnings.warn(
+            self._warn_once(
+                "truncated",
+                n_truncated,
                 f"{n_truncated} of {len(text_idx)} texts were longer than the model's context "
                 f"of {self._context(entry)} tokens and were truncated.",
-                UserWarning,
-                stacklevel=4,
             )
         ok = np.asarray([i for i in range(len(items)) if i not in errors], dtype=np.intp)
         if errors:
@@ -484,35 +510,48 @@ class ClipEncoder(BaseEncoder):
             bar.update(len(chunk))
         return n_truncated
 
+    def _image_loader(self, processor: Any, fast: ResizeCrop | None) -> ImageLoader:
+        """The loader for one call, with a pixel budget its threads share."""
+        draft = None
+        if self.jpeg_draft:
+            draft = fast.shortest_edge if fast is not None else _draft_size(processor)
+        return ImageLoader(
+            url_timeout=float(self.url_timeout),
+            max_image_bytes=int(self.max_image_bytes),
+            max_image_pixels=int(self.max_image_pixels),
+            image_root=None if self.image_root is None else os.fspath(self.image_root),
+            draft_size=draft,
+            budget=PixelBudget(int(self.max_image_pixels)),
+        )
+
     def _load_batch(
-        self, items: list[Any], batch: list[int], processor: Any, fast: ResizeCrop | None
+        self,
+        items: list[Any],
+        batch: list[int],
+        processor: Any,
+        fast: ResizeCrop | None,
+        loader: ImageLoader,
     ) -> tuple[list[int], Any, dict[int, ImageLoadError]]:
         """Read, decode and preprocess one batch (run in a loader thread).
 
         Returns the positions that loaded, their pixels (uint8 crops for
         ``fast``, else the processor's ``pixel_values``) and the failures.
+        With ``fast``, each image is cropped while it holds its share of
+        ``loader.budget``; otherwise the batch's RGB images are kept until
+        the processor runs.
         """
         failed: dict[int, ImageLoadError] = {}
         loaded: list[Any] = []
         chunk: list[int] = []
-        root = None if self.image_root is None else os.fspath(self.image_root)
-        draft = None
-        if self.jpeg_draft:
-            draft = fast.shortest_edge if fast is not None else _draft_size(processor)
         for i in batch:
             try:
-                image = load_image(
-                    items[i],
-                    i,
-                    url_timeout=float(self.url_timeout),
-                    max_image_bytes=int(self.max_image_bytes),
-                    image_root=root,
-                    draft_size=draft,
-                )
+                if fast is not None:
+                    loaded.append(loader.load_reduced(items[i], i, fast))
+                else:
+                    loaded.append(loader.load(items[i], i))
             except ImageLoadError as exc:
                 failed[i] = exc
                 continue
-            loaded.append(fast(image) if fast is not None else image)
             chunk.append(i)
         if not chunk:
             return chunk, None, failed
@@ -525,20 +564,23 @@ class ClipEncoder(BaseEncoder):
     ) -> Iterator[tuple[list[int], list[int], Any, dict[int, ImageLoadError]]]:
         """Batches in order, loaded ahead by ``num_workers`` threads."""
         todo = list(batches(indices, self.batch_size))
+        loader = self._image_loader(processor, fast)
         workers = _auto_workers() if self.num_workers is None else int(self.num_workers)
         if workers == 0 or len(todo) == 1:
             for batch in todo:
-                yield (batch, *self._load_batch(items, batch, processor, fast))
+                yield (batch, *self._load_batch(items, batch, processor, fast, loader))
             return
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="skfusion-images")
         pending: list[tuple[list[int], Future[Any]]] = []
+
+        def submit(batch: list[int]) -> Future[Any]:
+            return pool.submit(self._load_batch, items, batch, processor, fast, loader)
+
         try:
             ahead = iter(todo)
             # Keep every worker busy plus one batch ready for the model.
             for batch in ahead:
-                pending.append(
-                    (batch, pool.submit(self._load_batch, items, batch, processor, fast))
-                )
+                pending.append((batch, submit(batch)))
                 if len(pending) > workers:
                     break
             while pending:
@@ -546,9 +588,7 @@ class ClipEncoder(BaseEncoder):
                 result = future.result()
                 nxt = next(ahead, None)
                 if nxt is not None:
-                    pending.append(
-                        (nxt, pool.submit(self._load_batch, items, nxt, processor, fast))
-                    )
+                    pending.append((nxt, submit(nxt)))
                 yield (batch, *result)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

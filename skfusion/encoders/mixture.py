@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
 from .._arrays import EncodedArray, combine_modalities, encoder_id_of
-from ._images import is_image_reference
+from ._image_io import is_image_reference
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 # A term separator is " + " or " - " with spaces around it, so hyphens inside

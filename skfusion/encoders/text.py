@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from numbers import Integral
 from typing import Any, ClassVar
@@ -114,6 +113,16 @@ class TextEncoder(BaseEncoder):
         The device used.
     precision_ : str
         The weight dtype used.
+    warning_counts_ : dict of str to int
+        Texts truncated so far (``"truncated"``) by this encoder and its
+        clones; empty until the first truncation.
+
+    Notes
+    -----
+    Texts longer than ``max_length`` tokens are truncated; a ``UserWarning``
+    reports how many the first time it happens to the encoder or any of its
+    clones (a grid search over a Pipeline warns once, at the user's call),
+    and ``warning_counts_`` keeps counting after that.
 
     Examples
     --------
@@ -264,10 +273,10 @@ class TextEncoder(BaseEncoder):
                 out[chunk] = pooled.cpu().numpy()
                 bar.update(len(chunk))
         if n_truncated:
-            warnings.warn(
+            self._warn_once(
+                "truncated",
+                n_truncated,
                 f"{n_truncated} of {len(items)} texts were longer than {max_length} tokens "
                 "and were truncated.",
-                UserWarning,
-                stacklevel=3,
             )
         return self._finish(out, entry, "text")

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..catalog import Catalog
 from ._engine import _block_topk, _for_batch, _nan_to_floor, _warn_undefined, topk_scores
-from ._stats import ComponentScan
+from ._stats import ComponentScan, NormalizedScorer
 
 
 def _require_index(estimator: Any) -> Any:
@@ -151,10 +151,8 @@ def approximate_kneighbors(
     )
     sims = [candidate_similarities(mats, queries[q], pool) for q, pool in enumerate(pools)]
     if minmax:
-        from ._score_base import _BlockNormalizedScorer
-
         offset, scale, clip = estimator._coefficients(queries, _extremes(sims, pools, mask))
-        scorer: Any = _BlockNormalizedScorer(
+        scorer: Any = NormalizedScorer(
             offset,
             scale,
             clip,

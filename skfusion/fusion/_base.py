@@ -19,6 +19,7 @@ from ..metrics import RankingScorer, parse_metric
 from ._approximate import approximate_kneighbors
 from ._backends import Backend, query_aware_torch_scorer, resolve_backend, static_torch_scorer
 from ._engine import BlockScorer, DualScorer, dense_scores, fused_cosine, topk_scores
+from ._static import fused_for, resolve_precompute
 
 
 def _check_n_neighbors(n_neighbors: Any) -> None:
@@ -26,6 +27,22 @@ def _check_n_neighbors(n_neighbors: Any) -> None:
         raise TypeError(f"n_neighbors must be an int, got {n_neighbors!r}.")
     if n_neighbors <= 0:
         raise ValueError(f"n_neighbors must be positive, got {n_neighbors}.")
+
+
+def _unit_cosine(S: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Scores of precomputed unit fused vectors: ``S[0]``, NaN where undefined (K = 0).
+
+    Returns a view of ``S`` (the engine consumes it before the next block).
+    """
+    scores = S[0]
+    defined = K[0, 0]
+    if not defined.all():
+        scores[:, defined == 0] = np.nan
+    return scores
+
+
+_ONE = np.ones(1, dtype=np.float64)
+_UNIT_SCORER = DualScorer(_unit_cosine, lambda: static_torch_scorer(_ONE.astype(np.float32)))
 
 
 class BaseFusion(TransformerMixin, BaseEstimator):
@@ -36,7 +53,7 @@ class BaseFusion(TransformerMixin, BaseEstimator):
     similarities). Everything else — validation, blocked scoring, top-k,
     scoring with a ranking metric, fused vectors and explanations — lives here.
 
-    The scikit-learn mapping (DESIGN.md §4): X holds queries (one row per
+    The scikit-learn mapping (docs/strategies.md): X holds queries (one row per
     query embedding), y the judged items per query; the catalog is a
     constructor parameter, so cross-validation splits queries, never items.
     """
@@ -69,6 +86,16 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         self.device = device
         self.approximate = approximate
         self.n_candidates = n_candidates
+
+    #: Whether the weights depend on the catalog only (not on the query or the item's
+    #: similarities): such strategies can score from precomputed fused vectors.
+    _static_weights: bool = False
+    #: How sharded scoring (:func:`skfusion.distributed.sharded_kneighbors`) gets the
+    #: global weights: ``None``, not shardable (scores need catalog-wide statistics that
+    #: shards do not combine, or weights fitted on judged queries); ``"parameters"``,
+    #: from the estimator's parameters on every shard; ``"means"``, from the component
+    #: means merged over the shards (hybrid's ``G_c = ‖m_c‖²``).
+    _shard_weights: str | None = None
 
     # -- to be provided by strategies ------------------------------------------------
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:
@@ -111,6 +138,7 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         self.n_items_ = catalog.n_items
         if X is not None:
             self._validate_queries(X)
+        self._precomputed()  # build (or reuse) the fused vectors now, not at the first search
         return self
 
     # -- queries ---------------------------------------------------------------------
@@ -176,6 +204,33 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         """The scorer for these validated queries (score fusion needs per-query statistics)."""
         return self._scorer()
 
+    def _precomputed(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Unit fused vectors and their defined-mask, for a static strategy that uses them.
+
+        ``None`` for query-aware strategies and when ``precompute`` (where the
+        strategy has that parameter) resolves to False.
+        """
+        if not self._static_weights:
+            return None
+        cat = self._checked_catalog()
+        if not resolve_precompute(getattr(self, "precompute", False), cat):
+            return None
+        return fused_for(cat, np.asarray(self.global_weights_, dtype=np.float64))
+
+    def _scan_arrays(self, queries: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, Any]:
+        """What the engine scans for these queries: matrices, Gram entries and scorer.
+
+        A static strategy with precomputed fused vectors scans the single
+        matrix of unit fused vectors (one product per block, weight 1);
+        every other strategy scans the C component matrices in Gram form.
+        """
+        pre = self._precomputed()
+        if pre is not None:
+            fused, defined = pre
+            return [fused], defined, _UNIT_SCORER
+        cat = self._checked_catalog()
+        return cat.matrices(), cat.gram, self._scorer_for(queries)
+
     # -- scoring ---------------------------------------------------------------------
     def decision_function(self, X: Any) -> np.ndarray:
         """Cosine between each query and each item's (query-aware) fused vector.
@@ -195,12 +250,12 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         Xv = self._validate_queries(X)
-        cat = self._checked_catalog()
+        matrices, gram, scorer = self._scan_arrays(Xv)
         return dense_scores(
             Xv,
-            cat.matrices(),
-            cat.gram,
-            self._scorer_for(Xv),
+            matrices,
+            gram,
+            scorer,
             block_size=self.block_size,
             backend=self._scoring_backend(),
         )
@@ -243,15 +298,15 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         _check_n_neighbors(n_neighbors)
         Xv = self._validate_queries(X)
-        cat = self._checked_catalog()
         if self.approximate:
             scores, idx = approximate_kneighbors(self, Xv, int(n_neighbors))
             return (scores, idx) if return_distance else idx
+        matrices, gram, scorer = self._scan_arrays(Xv)
         scores, idx = topk_scores(
             Xv,
-            cat.matrices(),
-            cat.gram,
-            self._scorer_for(Xv),
+            matrices,
+            gram,
+            scorer,
             int(n_neighbors),
             block_size=self.block_size,
             backend=self._scoring_backend(),

@@ -54,7 +54,7 @@ def global_weights(
 ) -> np.ndarray:
     """Global weight ``G_c`` of each component: its mean pairwise cosine over all N² pairs.
 
-    Computed as ``‖(1/N_c) Σ_i e_ic‖²`` (DESIGN.md §2) in O(N·d), which equals
+    Computed as ``‖(1/N_c) Σ_i e_ic‖²`` (docs/strategies.md) in O(N·d), which equals
     the mean of the N×N cosine matrix (diagonal included) for unit rows.
 
     Parameters

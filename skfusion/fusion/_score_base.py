@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from numbers import Integral
 from typing import Any
 
@@ -13,54 +13,17 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..catalog import Catalog
 from ._approximate import approximate_candidate_lists
-from ._backends import torch_normalized_scorer
 from ._base import BaseFusion, _check_n_neighbors
-from ._engine import DualScorer
-from ._stats import NORMALIZATIONS, ComponentScan, normalization_coefficients, scan_components
+from ._stats import (
+    NORMALIZATIONS,
+    Combiner,
+    ComponentScan,
+    NormalizedScorer,
+    normalization_coefficients,
+    normalize_similarities,
+    scan_components,
+)
 from .weighted import check_weights
-
-#: A combiner maps normalised similarities (C, Q, B), the presence mask
-#: (C, 1, B) and component weights (C,) to scores (Q, B).
-Combiner = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-
-
-def normalize_similarities(
-    S: np.ndarray, offset: np.ndarray, scale: np.ndarray, clip: bool
-) -> np.ndarray:
-    """``(S − offset) / scale`` with (C, Q, 1) coefficients, clipped to [0, 1] if asked."""
-    N = (S - offset) / scale
-    if clip:
-        np.clip(N, 0.0, 1.0, out=N)
-    return N
-
-
-class _BlockNormalizedScorer:
-    """Per-query-batch block scorer: normalise each component, then combine."""
-
-    def __init__(
-        self,
-        offset: np.ndarray,
-        scale: np.ndarray,
-        clip: bool,
-        weights: np.ndarray,
-        combine: Combiner,
-    ):
-        self.offset, self.scale, self.clip = offset, scale, clip
-        self.weights, self.combine = weights, combine
-
-    def for_queries(self, qs: slice) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        offset = self.offset[:, qs, None]
-        scale = self.scale[:, qs, None]
-
-        def scorer(S: np.ndarray, K: np.ndarray) -> np.ndarray:
-            present = np.einsum("ccb->cb", K)[:, None, :] > 0.5
-            N = normalize_similarities(S, offset, scale, self.clip)
-            return self.combine(N, present, self.weights).astype(np.float32, copy=False)
-
-        def make_torch() -> Any:
-            return torch_normalized_scorer(offset, scale, self.clip, self.weights, self.combine)
-
-        return DualScorer(scorer, make_torch)
 
 
 class BaseScoreFusion(BaseFusion):
@@ -130,7 +93,7 @@ class BaseScoreFusion(BaseFusion):
 
     def _scorer_for(self, queries: np.ndarray) -> Any:
         offset, scale, clip = self._coefficients(queries)
-        return _BlockNormalizedScorer(
+        return NormalizedScorer(
             offset, scale, clip, np.asarray(self.global_weights_, np.float32), type(self)._combine
         )
 

@@ -14,16 +14,68 @@ over the catalog before combining them. Two kinds of statistics serve it:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..catalog import Catalog
-from ._backends import Backend
-from ._engine import _MAX_QUERY_BATCH, _block_topk, _merge_topk, iter_similarity_blocks
+from ._backends import Backend, torch_normalized_scorer
+from ._engine import (
+    _MAX_QUERY_BATCH,
+    DualScorer,
+    _block_topk,
+    _merge_topk,
+    iter_similarity_blocks,
+)
 
 #: Normalisations of a component's similarities over the catalog.
 NORMALIZATIONS = ("zscore", "minmax", "dbsf", "none")
+
+
+#: A combiner maps normalised similarities (C, Q, B), the presence mask
+#: (C, 1, B) and component weights (C,) to scores (Q, B).
+Combiner = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def normalize_similarities(
+    S: np.ndarray, offset: np.ndarray, scale: np.ndarray, clip: bool
+) -> np.ndarray:
+    """``(S − offset) / scale`` with (C, Q, 1) coefficients, clipped to [0, 1] if asked."""
+    N = (S - offset) / scale
+    if clip:
+        np.clip(N, 0.0, 1.0, out=N)
+    return N
+
+
+class NormalizedScorer:
+    """Per-query-batch block scorer: normalise each component, then combine."""
+
+    def __init__(
+        self,
+        offset: np.ndarray,
+        scale: np.ndarray,
+        clip: bool,
+        weights: np.ndarray,
+        combine: Combiner,
+    ):
+        self.offset, self.scale, self.clip = offset, scale, clip
+        self.weights, self.combine = weights, combine
+
+    def for_queries(self, qs: slice) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        offset = self.offset[:, qs, None]
+        scale = self.scale[:, qs, None]
+
+        def scorer(S: np.ndarray, K: np.ndarray) -> np.ndarray:
+            present = np.einsum("ccb->cb", K)[:, None, :] > 0.5
+            N = normalize_similarities(S, offset, scale, self.clip)
+            return self.combine(N, present, self.weights).astype(np.float32, copy=False)
+
+        def make_torch() -> Any:
+            return torch_normalized_scorer(offset, scale, self.clip, self.weights, self.combine)
+
+        return DualScorer(scorer, make_torch)
 
 
 def similarity_moments(catalog: Catalog, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -331,7 +331,7 @@ class AgreementFusion(BaseFusion):
 
     ``score(q, i) = cos(q, Σ_c w_c(q) e_ic) = Σ_c w_c(q) s_ic / sqrt(w(q)ᵀ K_i w(q))``
 
-    in Gram form (DESIGN.md §2). Items lacking a component are first completed
+    in Gram form (docs/strategies.md). Items lacking a component are first completed
     by a ridge regression from the components they have
     (:func:`impute_components`, ``impute="regression"``) or fused over the
     components they have (``impute=None``).
@@ -384,7 +384,7 @@ class AgreementFusion(BaseFusion):
     block_size : int, optional
     scoring : str, default="ndcg@10"
     backend : {"auto", "numpy", "torch"}, default="auto"
-        Scoring backend (see :doc:`/scale`).
+        Scoring backend (see :doc:`/backends`).
     device : str, optional
         Torch device for ``backend="torch"``.
     approximate : bool, default=False
@@ -460,11 +460,13 @@ class AgreementFusion(BaseFusion):
         self._prepare_catalog(catalog)
         return target
 
-    def _prepare_catalog(self, catalog: Catalog) -> None:
-        """Impute (or not) and compute the similarity covariances, once, at fit time."""
-        self.imputed_catalog_ = (
-            impute_components(catalog) if self.impute == "regression" else catalog
-        )
+    def _prepare_catalog(self, catalog: Catalog, impute: str | None = "param") -> None:
+        """Impute (or not) and compute the similarity covariances, once, at fit time.
+
+        ``impute`` overrides the parameter of the same name (``"param"``: use it).
+        """
+        how = self.impute if impute == "param" else impute
+        self.imputed_catalog_ = impute_components(catalog) if how == "regression" else catalog
         self._imputed_from = self.catalog
         similarity_covariances(self.imputed_catalog_)
 

@@ -20,6 +20,8 @@ from .weighted import check_weights
 
 #: The label-free shrinkage (AgreementFusion's default prior), used without judgments.
 LABEL_FREE_PRIOR = 0.25
+#: The label-free imputation (AgreementFusion's default), used without judgments.
+LABEL_FREE_IMPUTE = "regression"
 #: Simplex step of the default grid of target weights.
 GRID_STEP = 0.1
 #: float32 scores of (candidate, query, item) computed at once per block.
@@ -29,7 +31,7 @@ _TOPLIST_ENTRIES = 1 << 24
 
 
 class AgreementFusionCV(AgreementFusion):
-    """Agreement fusion with ``prior`` and ``prior_weights`` chosen on judged queries.
+    """Agreement fusion with ``prior``, ``prior_weights`` and ``impute`` chosen on judged queries.
 
     The recommended default: :class:`AgreementFusion`'s per-query weights
     ``w(q) = (1 − ρ) u(q) + ρ t`` (``u(q)``: the query's factor-score
@@ -53,10 +55,15 @@ class AgreementFusionCV(AgreementFusion):
     fold. ``fit()`` or ``fit(X)`` without judgments gives the label-free
     default, :class:`AgreementFusion` with ``prior=0.25`` and equal targets.
 
-    The default grid (``priors`` 0.25, 0.5, 0.75, 1 × the weight simplex at
-    step 0.1) contains at ``ρ = 1`` every fixed weighting of that simplex
-    (:class:`WeightedFusion` on the imputed catalog), so on the queries it
-    is tuned on it scores at least as well as the best of them. Held out
+    When the catalog has missing components, ``impute="auto"`` (the
+    default) also chooses whether the factor model and the scores use the
+    catalog with regression-imputed components or the catalog as it is
+    (missing components left out of each item's fused vector): every
+    ``(ρ, t)`` candidate is scored both ways. The default grid (``priors``
+    0.25, 0.5, 0.75, 1 × the weight simplex at step 0.1) then contains at
+    ``ρ = 1, impute=None`` every fixed weighting of that simplex exactly as
+    :class:`WeightedFusion` scores it on the masked catalog, so on the
+    queries it is tuned on it scores at least as well as the best of them. Held out
     (nested cross-validation, ``docs/strategy_benchmark.md``), it was never
     significantly worse on nDCG@10 than fixed weights tuned by
     ``GridSearchCV`` on 18 catalogs (Cranfield, 16 synthetic, one of a
@@ -75,8 +82,11 @@ class AgreementFusionCV(AgreementFusion):
         weight simplex at step 0.1 (66 rows for 3 components, 286 for 4).
     debias : bool, default=True
         As for :class:`AgreementFusion`.
-    impute : {"regression"} or None, default="regression"
-        As for :class:`AgreementFusion`.
+    impute : {"auto", "regression"} or None, default="auto"
+        ``"regression"`` or None: as for :class:`AgreementFusion`. ``"auto"``:
+        chosen with ``prior`` and ``prior_weights`` by ``fit(X, y)`` among
+        ``"regression"`` and None (catalogs with missing components only);
+        ``"regression"`` without judgments.
     block_size : int, optional
     scoring : str, default="ndcg@10"
         The metric maximised by ``fit`` and reported by :meth:`score`.
@@ -90,23 +100,25 @@ class AgreementFusionCV(AgreementFusion):
 
     Attributes
     ----------
+    impute_ : {"regression"} or None
+        The imputation used.
     prior_ : float
         The chosen shrinkage (0.25 without judgments).
     prior_weights_ : ndarray of shape (n_components,)
         The chosen target weights (equal without judgments); also
         ``global_weights_``.
     best_params_ : dict
-        ``{"prior": prior_, "prior_weights": prior_weights_}``.
+        ``{"impute": impute_, "prior": prior_, "prior_weights": prior_weights_}``.
     best_score_ : float
         Mean ``scoring`` metric of the chosen candidate over the judged
         queries (only after ``fit(X, y)``).
     best_index_ : int
         Its position in ``cv_results_`` (only after ``fit(X, y)``).
     cv_results_ : dict of ndarray
-        ``param_prior`` (n,), ``param_prior_weights`` (n, n_components),
-        ``mean_test_score``, ``std_test_score`` (over queries) and
-        ``rank_test_score`` of every candidate, priors varying slowest
-        (only after ``fit(X, y)``).
+        ``param_impute`` (n,), ``param_prior`` (n,), ``param_prior_weights``
+        (n, n_components), ``mean_test_score``, ``std_test_score`` (over
+        queries) and ``rank_test_score`` of every candidate, imputations
+        varying slowest, then priors (only after ``fit(X, y)``).
     imputed_catalog_ : Catalog
 
     See Also
@@ -121,7 +133,7 @@ class AgreementFusionCV(AgreementFusion):
     >>> cat = Catalog.from_arrays(data.components, masks=data.masks)
     >>> est = AgreementFusionCV(cat, priors=[0.25, 1.0]).fit(data.queries, data.qrels)
     >>> sorted(est.best_params_)
-    ['prior', 'prior_weights']
+    ['impute', 'prior', 'prior_weights']
     >>> est.cv_results_["mean_test_score"].shape
     (132,)
     """
@@ -131,7 +143,7 @@ class AgreementFusionCV(AgreementFusion):
         "priors": ["array-like"],
         "prior_weights_grid": ["array-like", None],
         "debias": ["boolean"],
-        "impute": [StrOptions({"regression"}), None],
+        "impute": [StrOptions({"auto", "regression"}), None],
     }
 
     def __init__(
@@ -141,7 +153,7 @@ class AgreementFusionCV(AgreementFusion):
         priors: Any = (0.25, 0.5, 0.75, 1.0),
         prior_weights_grid: Any = None,
         debias: bool = True,
-        impute: str | None = "regression",
+        impute: str | None = "auto",
         block_size: int | None = None,
         scoring: str = "ndcg@10",
         backend: str = "auto",
@@ -165,6 +177,7 @@ class AgreementFusionCV(AgreementFusion):
         self.impute = impute
 
     _FITTED = (
+        "impute_",
         "prior_",
         "prior_weights_",
         "best_params_",
@@ -216,22 +229,34 @@ class AgreementFusionCV(AgreementFusion):
                 self.__dict__.pop(name, None)  # not fitted: check_is_fitted must say so
             raise
         self.prior_ = LABEL_FREE_PRIOR
+        self.impute_ = LABEL_FREE_IMPUTE if self.impute == "auto" else self.impute
         if y is None:
             self.prior_weights_ = self.global_weights_
-            self.best_params_ = {"prior": self.prior_, "prior_weights": self.prior_weights_}
+            self.best_params_ = self._params()
             return self
-        cand_priors = np.repeat(priors, len(grid))
-        cand_targets = np.tile(grid, (len(priors), 1))
-        per_query = self._candidate_metrics(Xv, rel, cand_priors, cand_targets)
+        options = self._impute_options(catalog)
+        n_per = len(priors) * len(grid)
+        cand_imputes = np.array([o for o in options for _ in range(n_per)], dtype=object)
+        cand_priors = np.tile(np.repeat(priors, len(grid)), len(options))
+        cand_targets = np.tile(grid, (len(priors) * len(options), 1))
+        per_query = np.concatenate(
+            [
+                self._candidate_metrics(Xv, rel, cand_priors[:n_per], cand_targets[:n_per], o)
+                for o in options
+            ]
+        )
         mean = per_query.mean(axis=1)
         best = int(np.argmax(mean))  # the first of tied candidates
+        self.impute_ = cand_imputes[best]
+        self._prepare_catalog(catalog, self.impute_)
         self.prior_ = float(cand_priors[best])
         self.prior_weights_ = cand_targets[best].copy()
         self.global_weights_ = self.prior_weights_
         self.best_index_ = best
         self.best_score_ = float(mean[best])
-        self.best_params_ = {"prior": self.prior_, "prior_weights": self.prior_weights_}
+        self.best_params_ = self._params()
         self.cv_results_ = {
+            "param_impute": cand_imputes,
             "param_prior": cand_priors,
             "param_prior_weights": cand_targets,
             "mean_test_score": mean,
@@ -240,11 +265,20 @@ class AgreementFusionCV(AgreementFusion):
         }
         return self
 
+    def _params(self) -> dict[str, Any]:
+        return {"impute": self.impute_, "prior": self.prior_, "prior_weights": self.prior_weights_}
+
+    def _impute_options(self, catalog: Catalog) -> list[str | None]:
+        """The ``impute`` settings to choose among (one when fixed or nothing is missing)."""
+        if self.impute != "auto":
+            return [self.impute]
+        return ["regression", None] if catalog.has_missing else [LABEL_FREE_IMPUTE]
+
     def _prior_share(self) -> float:
         return float(self.prior_)
 
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:
-        self._prepare_catalog(catalog)
+        self._prepare_catalog(catalog, LABEL_FREE_IMPUTE if self.impute == "auto" else self.impute)
         return np.full(catalog.n_components, 1.0 / catalog.n_components)
 
     def _checked_priors(self) -> np.ndarray:
@@ -278,14 +312,22 @@ class AgreementFusionCV(AgreementFusion):
         return np.vstack(grid)
 
     def _candidate_metrics(
-        self, X: np.ndarray, rel: Any, priors: np.ndarray, targets: np.ndarray
+        self,
+        X: np.ndarray,
+        rel: Any,
+        priors: np.ndarray,
+        targets: np.ndarray,
+        impute: str | None,
     ) -> np.ndarray:
         """Per-query ``scoring`` metric of every candidate, shape (n_candidates, n_queries).
 
-        Each pass over the catalog computes the similarity blocks once and
-        keeps a running top list per (candidate, query); metrics without a
-        cut-off keep the whole ranking, so fewer candidates fit in a pass.
+        The candidates score the catalog imputed as ``impute`` says (the
+        catalog itself, with its masks, for None). Each pass over the catalog
+        computes the similarity blocks once and keeps a running top list per
+        (candidate, query); metrics without a cut-off keep the whole ranking,
+        so fewer candidates fit in a pass.
         """
+        self._prepare_catalog(BaseFusion._checked_catalog(self), impute)
         catalog = self._checked_catalog()
         shares = self._query_shares(X)
         n_queries, n_items = X.shape[0], catalog.n_items

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from ..catalog import Catalog
 from ._base import BaseFusion
@@ -13,7 +16,7 @@ def average_weights(S: np.ndarray, *, global_weights: np.ndarray | None = None) 
 
     Average fusion, the first strategy of the original write-up: the fused
     item is ``f_i = (1/C) Σ_c e_ic`` and it is ranked by ``cos(q, f_i)``
-    (DESIGN.md §1; the fused vector is not renormalised, so the cosine divides
+    (docs/strategies.md; the fused vector is not renormalised, so the cosine divides
     by ``‖f_i‖``). In Gram form the score is
     ``Σ_c s_ic / sqrt(Σ_c Σ_c' K_i[c, c'])``.
 
@@ -37,7 +40,7 @@ class AverageFusion(BaseFusion):
 
     ``f_i = (1/C) Σ_c e_ic`` and ``score(q, i) = cos(q, f_i)`` — the fused
     vector is not renormalised, so the cosine divides by ``‖f_i‖`` (original
-    write-up; DESIGN.md §1). Scored exactly in Gram form:
+    write-up; docs/strategies.md). Scored exactly in Gram form:
     ``Σ_c s_ic / sqrt(Σ_c Σ_c' K_i[c, c'])``.
 
     Parameters
@@ -53,7 +56,7 @@ class AverageFusion(BaseFusion):
         ``"mrr"``, ``"map"`` (see :func:`skfusion.metrics.parse_metric`).
     backend : {"auto", "numpy", "torch"}, default="auto"
         Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
-        one is available and numpy otherwise (see :doc:`/scale`).
+        one is available and numpy otherwise (see :doc:`/backends`).
     device : str, optional
         Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
         ``"cuda:1"``, ``"mps"``); the best available one when omitted.
@@ -63,6 +66,13 @@ class AverageFusion(BaseFusion):
         exact search over every item when False.
     n_candidates : int, default=300
         Candidates per query taken from each index when ``approximate``.
+    precompute : "auto" or bool, default="auto"
+        Score from the items' unit fused vectors, computed once per weight
+        vector and cached on the catalog (one matrix product per search
+        instead of one per component; results equal the Gram form up to
+        float32 rounding). ``"auto"`` does so when the fused matrix
+        (``n_items × dim`` float32) fits 4 GiB; ``False`` always scores in
+        Gram form from the component matrices (see :doc:`/backends`).
 
     Attributes
     ----------
@@ -87,6 +97,36 @@ class AverageFusion(BaseFusion):
     >>> items.shape
     (2, 3)
     """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        **BaseFusion._parameter_constraints,
+        "precompute": [StrOptions({"auto"}), "boolean"],
+    }
+    _static_weights = True
+    _shard_weights = "parameters"
+
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        *,
+        block_size: int | None = None,
+        scoring: str = "ndcg@10",
+        backend: str = "auto",
+        device: str | None = None,
+        approximate: bool = False,
+        n_candidates: int = 300,
+        precompute: str | bool = "auto",
+    ):
+        super().__init__(
+            catalog,
+            block_size=block_size,
+            scoring=scoring,
+            backend=backend,
+            device=device,
+            approximate=approximate,
+            n_candidates=n_candidates,
+        )
+        self.precompute = precompute
 
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:
         C = catalog.n_components

@@ -20,14 +20,14 @@ def hybrid_weights(
 ) -> np.ndarray:
     """Query- and item-dependent weights ``w_ic ∝ G_c · s_ic``.
 
-    Hybrid global-local fusion of the original write-up (DESIGN.md §1):
+    Hybrid global-local fusion of the original write-up (docs/strategies.md):
     ``G_c`` is the mean pairwise cosine of component c over the catalog (the
     "global" weight, ``‖mean_c‖²``), ``s_ic = cos(q, e_ic)`` the "local" one;
     ``W_ic = G_c s_ic``, ``w_ic = W_ic / Σ_c W_ic``, ``f_i(q) = Σ_c w_ic e_ic``,
     ranked by ``cos(q, f_i(q))`` without renormalising ``f_i``.
 
     ``s_ic`` can be negative, so ``W_ic`` can flip sign and ``Σ_c W_ic`` can be
-    zero (DESIGN.md §3). ``negative`` picks the policy:
+    zero (docs/strategies.md). ``negative`` picks the policy:
 
     ``"clamp"`` (default)
         ``W_ic = G_c · max(s_ic, 0)``. An item with no positively similar
@@ -80,11 +80,11 @@ class HybridFusion(BaseFusion):
     For query q and item i: ``W_ic = G_c · s_ic`` with ``G_c`` the mean
     pairwise cosine of component c over the catalog and ``s_ic = cos(q,
     e_ic)``; ``w_ic = W_ic / Σ_c W_ic``; ``f_i(q) = Σ_c w_ic e_ic``; the score is
-    ``cos(q, f_i(q))`` (original write-up; DESIGN.md §1). ``G_c`` is computed
+    ``cos(q, f_i(q))`` (original write-up; docs/strategies.md). ``G_c`` is computed
     as ``‖mean_c‖²`` in O(N·d) and the score in Gram form,
     ``Σ_c w_ic s_ic / sqrt(w_iᵀ K_i w_i)``, without building fused vectors.
 
-    Known weaknesses (DESIGN.md §3): its raw scores are higher than other
+    Known weaknesses (docs/strategies.md): its raw scores are higher than other
     strategies' by construction and cannot be compared with them; CLIP's
     modality gap pushes weights toward text components; ``G_c`` rewards
     components that look alike across items. Compare strategies with ranking
@@ -107,7 +107,7 @@ class HybridFusion(BaseFusion):
         ``"mrr"``, ``"map"`` (see :func:`skfusion.metrics.parse_metric`).
     backend : {"auto", "numpy", "torch"}, default="auto"
         Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
-        one is available and numpy otherwise (see :doc:`/scale`).
+        one is available and numpy otherwise (see :doc:`/backends`).
     device : str, optional
         Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
         ``"cuda:1"``, ``"mps"``); the best available one when omitted.
@@ -144,6 +144,7 @@ class HybridFusion(BaseFusion):
         **BaseFusion._parameter_constraints,
         "negative": [StrOptions(set(NEGATIVE_POLICIES))],
     }
+    _shard_weights = "means"
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ from scipy.special import logsumexp, softmax
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..catalog import Catalog
 from ..metrics import as_relevance, parse_metric
@@ -151,7 +151,7 @@ class LearnedFusion(BaseFusion):
         default; see :func:`skfusion.metrics.parse_metric`).
     backend : {"auto", "numpy", "torch"}, default="auto"
         Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
-        one is available and numpy otherwise (see :doc:`/scale`).
+        one is available and numpy otherwise (see :doc:`/backends`).
     device : str, optional
         Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
         ``"cuda:1"``, ``"mps"``); the best available one when omitted.
@@ -161,6 +161,13 @@ class LearnedFusion(BaseFusion):
         exact search over every item when False.
     n_candidates : int, default=300
         Candidates per query taken from each index when ``approximate``.
+    precompute : "auto" or bool, default="auto"
+        Score from the items' unit fused vectors, computed once per weight
+        vector and cached on the catalog (one matrix product per search
+        instead of one per component; results equal the Gram form up to
+        float32 rounding). ``"auto"`` does so when the fused matrix
+        (``n_items × dim`` float32) fits 4 GiB; ``False`` always scores in
+        Gram form from the component matrices (see :doc:`/backends`).
 
     Attributes
     ----------
@@ -201,7 +208,9 @@ class LearnedFusion(BaseFusion):
         "n_rounds": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
+        "precompute": [StrOptions({"auto"}), "boolean"],
     }
+    _static_weights = True
 
     def __init__(
         self,
@@ -219,6 +228,7 @@ class LearnedFusion(BaseFusion):
         device: str | None = None,
         approximate: bool = False,
         n_candidates: int = 300,
+        precompute: str | bool = "auto",
     ):
         super().__init__(
             catalog,
@@ -235,6 +245,7 @@ class LearnedFusion(BaseFusion):
         self.n_rounds = n_rounds
         self.max_iter = max_iter
         self.random_state = random_state
+        self.precompute = precompute
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any = None, y: Any = None) -> LearnedFusion:

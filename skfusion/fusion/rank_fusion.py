@@ -71,7 +71,7 @@ class RRFusion(BaseCandidateFusion):
     scoring : str, default="ndcg@10"
     backend : {"auto", "numpy", "torch"}, default="auto"
         Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
-        one is available and numpy otherwise (see :doc:`/scale`).
+        one is available and numpy otherwise (see :doc:`/backends`).
     device : str, optional
         Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
         ``"cuda:1"``, ``"mps"``); the best available one when omitted.

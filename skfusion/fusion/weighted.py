@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from ..catalog import Catalog
 from ._base import BaseFusion
@@ -69,10 +70,11 @@ def check_weights(
     if np.any(w < 0):
         bad = [names[int(c)] for c in np.flatnonzero(w < 0)]
         raise ValueError(f"{param} must be non-negative; negative for {bad}: {w.tolist()}.")
-    total = w.sum()
-    if total <= 0:
+    largest = w.max()
+    if largest <= 0:
         raise ValueError(f"{param} are all zero; at least one component needs a positive weight.")
-    return w / total
+    w = w / largest  # only the ratios matter; dividing first keeps huge weights finite
+    return w / w.sum()
 
 
 def weighted_weights(
@@ -85,7 +87,7 @@ def weighted_weights(
 
     Fixed-weight fusion from the original write-up (e.g. 0.5 title, 0.3
     description, 0.2 image): ``f_i = Σ_c w_c e_ic``, ranked by ``cos(q, f_i)``
-    (DESIGN.md §1). In Gram form the score is
+    (docs/strategies.md). In Gram form the score is
     ``Σ_c w_c s_ic / sqrt(wᵀ K_i w)``; rescaling ``w`` does not change it.
 
     Parameters
@@ -112,7 +114,7 @@ class WeightedFusion(BaseFusion):
 
     ``f_i = Σ_c w_c e_ic`` and ``score(q, i) = cos(q, f_i)`` with fixed
     weights, e.g. 0.5 title / 0.3 description / 0.2 image in the original
-    write-up (DESIGN.md §1). Scored exactly in Gram form:
+    write-up (docs/strategies.md). Scored exactly in Gram form:
     ``Σ_c w_c s_ic / sqrt(wᵀ K_i w)``. Only the ratios of the weights matter,
     which makes them a natural target for ``GridSearchCV``.
 
@@ -131,7 +133,7 @@ class WeightedFusion(BaseFusion):
         ``"mrr"``, ``"map"`` (see :func:`skfusion.metrics.parse_metric`).
     backend : {"auto", "numpy", "torch"}, default="auto"
         Scoring backend: ``"auto"`` uses torch on a CUDA or MPS device when
-        one is available and numpy otherwise (see :doc:`/scale`).
+        one is available and numpy otherwise (see :doc:`/backends`).
     device : str, optional
         Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
         ``"cuda:1"``, ``"mps"``); the best available one when omitted.
@@ -141,6 +143,13 @@ class WeightedFusion(BaseFusion):
         exact search over every item when False.
     n_candidates : int, default=300
         Candidates per query taken from each index when ``approximate``.
+    precompute : "auto" or bool, default="auto"
+        Score from the items' unit fused vectors, computed once per weight
+        vector and cached on the catalog (one matrix product per search
+        instead of one per component; results equal the Gram form up to
+        float32 rounding). ``"auto"`` does so when the fused matrix
+        (``n_items × dim`` float32) fits 4 GiB; ``False`` always scores in
+        Gram form from the component matrices (see :doc:`/backends`).
 
     Attributes
     ----------
@@ -166,7 +175,10 @@ class WeightedFusion(BaseFusion):
     _parameter_constraints: dict[str, list[Any]] = {
         **BaseFusion._parameter_constraints,
         "weights": ["array-like", dict, None],
+        "precompute": [StrOptions({"auto"}), "boolean"],
     }
+    _static_weights = True
+    _shard_weights = "parameters"
 
     def __init__(
         self,
@@ -179,6 +191,7 @@ class WeightedFusion(BaseFusion):
         device: str | None = None,
         approximate: bool = False,
         n_candidates: int = 300,
+        precompute: str | bool = "auto",
     ):
         super().__init__(
             catalog,
@@ -190,6 +203,7 @@ class WeightedFusion(BaseFusion):
             n_candidates=n_candidates,
         )
         self.weights = weights
+        self.precompute = precompute
 
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:
         if self.weights is None:

@@ -11,7 +11,18 @@ from typing import Any
 
 from sklearn.utils import Bunch
 
-from ._trec import _INT, Qrels, _atomic_writer, _grade, _iter_lines, _str_ids, qrels_to_matrix
+from ._trec import (
+    MAX_JSONL_LINE_BYTES,
+    Qrels,
+    _atomic_writer,
+    _grade,
+    _grade_error,
+    _iter_lines,
+    _parse_grade,
+    _quote,
+    _str_ids,
+    qrels_to_matrix,
+)
 
 __all__ = ["load_beir", "save_beir"]
 
@@ -34,7 +45,7 @@ def _check_split(split: str) -> str:
 
 def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any], str]]:
     """Yield ``(where, record, id)`` for each non-blank line of a JSON-lines file."""
-    for lineno, line in _iter_lines(path):
+    for lineno, line in _iter_lines(path, MAX_JSONL_LINE_BYTES):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -42,13 +53,20 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any], str]]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where}: malformed JSON ({exc.msg}, column {exc.colno})") from None
+        except RecursionError:
+            raise ValueError(f"{where}: JSON nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            raise ValueError(f"{where}: unreadable JSON ({_quote(str(exc))})") from None
         if not isinstance(record, dict):
             raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
         if "_id" not in record:
             raise ValueError(f"{where}: the object has no '_id'")
         raw_id = record["_id"]
         if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
-            raise ValueError(f"{where}: '_id' must be a string, got {raw_id!r}")
+            raise ValueError(
+                f"{where}: '_id' must be a string, got {type(raw_id).__name__} "
+                f"{_quote(repr(raw_id))}"
+            )
         yield where, record, str(raw_id)
 
 
@@ -60,7 +78,7 @@ def _read_corpus(path: Path) -> tuple[list[str], dict[str, list[str]]]:
     for where, record, item_id in _read_jsonl(path):
         if item_id in first_seen:
             raise ValueError(
-                f"{where}: duplicate '_id' {item_id!r} (first at {first_seen[item_id]})"
+                f"{where}: duplicate '_id' {_quote(item_id)} (first at {first_seen[item_id]})"
             )
         first_seen[item_id] = where
         strings = {k: v for k, v in record.items() if k != "_id" and isinstance(v, str)}
@@ -77,12 +95,12 @@ def _read_queries(path: Path) -> dict[str, str]:
     for where, record, query_id in _read_jsonl(path):
         if query_id in first_seen:
             raise ValueError(
-                f"{where}: duplicate '_id' {query_id!r} (first at {first_seen[query_id]})"
+                f"{where}: duplicate '_id' {_quote(query_id)} (first at {first_seen[query_id]})"
             )
         first_seen[query_id] = where
         text = record.get("text")
         if not isinstance(text, str):
-            raise ValueError(f"{where}: query {query_id!r} has no string 'text'")
+            raise ValueError(f"{where}: query {_quote(query_id)} has no string 'text'")
         queries[query_id] = text
     return queries
 
@@ -105,7 +123,7 @@ def _read_qrels_tsv(path: Path, query_ids: Mapping[str, Any], item_ids: set[str]
             if row != _QRELS_HEADER:
                 raise ValueError(
                     f"{where}: expected the header {chr(9).join(_QRELS_HEADER)!r}, got "
-                    f"{chr(9).join(row)!r}"
+                    f"{_quote(chr(9).join(row))}"
                 )
             header_seen = True
             continue
@@ -114,22 +132,23 @@ def _read_qrels_tsv(path: Path, query_ids: Mapping[str, Any], item_ids: set[str]
         if len(row) != 3:
             raise ValueError(
                 f"{where}: expected 3 tab-separated fields 'query-id corpus-id score', got "
-                f"{len(row)}: {row!r}"
+                f"{len(row)}: {_quote(chr(9).join(row))}"
             )
         query_id, item_id, score = row
-        if not _INT.fullmatch(score):
-            raise ValueError(f"{where}: score {score!r} is not an integer")
+        grade = _parse_grade(score)
+        if grade is None:
+            raise ValueError(_grade_error(where, score, "score"))
         if query_id not in query_ids:
-            raise ValueError(f"{where}: query id {query_id!r} is not in {_QUERIES_FILE}")
+            raise ValueError(f"{where}: query id {_quote(query_id)} is not in {_QUERIES_FILE}")
         if item_id not in item_ids:
-            raise ValueError(f"{where}: corpus id {item_id!r} is not in {_CORPUS_FILE}")
+            raise ValueError(f"{where}: corpus id {_quote(item_id)} is not in {_CORPUS_FILE}")
         if (query_id, item_id) in first_line:
             raise ValueError(
-                f"{where}: duplicate judgment of query {query_id!r} and document {item_id!r} "
-                f"(first on line {first_line[query_id, item_id]})"
+                f"{where}: duplicate judgment of query {_quote(query_id)} and document "
+                f"{_quote(item_id)} (first on line {first_line[query_id, item_id]})"
             )
         first_line[query_id, item_id] = reader.line_num
-        qrels.setdefault(query_id, {})[item_id] = int(score)
+        qrels.setdefault(query_id, {})[item_id] = grade
     if not header_seen:
         raise ValueError(f"{path}:1: empty file; expected the header {_QRELS_HEADER!r}")
     return qrels
@@ -181,15 +200,27 @@ def load_beir(path: str | os.PathLike[str], split: str = "test") -> Bunch:
 
     Raises
     ------
-    FileNotFoundError
-        A file is missing.
+    FileNotFoundError, IsADirectoryError
+        A file is missing, or is a directory.
     ValueError
-        Malformed JSON, a line that is not an object, a missing or
+        Malformed JSON (nesting too deep and integers of more than 4,300
+        digits included), a line that is not an object, a missing or
         duplicate ``_id``, a query without a string ``text``, a qrels file
-        without its header, a row without three fields or with a
-        non-integer score, a judgment naming an id absent from the corpus
-        or the queries, or a duplicate judgment. Messages start with
-        ``file:line``.
+        without its header, a row without three fields or with a score that
+        is not an integer in ``[-2**31, 2**31 - 1]``, a judgment naming an
+        id absent from the corpus or the queries, a duplicate judgment,
+        bytes that are not UTF-8, a NUL byte, a byte-order mark starting a
+        line other than the first, or a line longer than 64 MiB (JSON
+        lines) or 1 MiB (qrels). Messages start with ``file:line`` and
+        quote at most 200 characters of the input.
+
+    Notes
+    -----
+    Every file is read one line at a time. Lines may end in ``"\\n"`` or
+    ``"\\r\\n"``, and a UTF-8 byte-order mark at the start of a file is
+    skipped. In a JSON object that repeats a key the last value wins (as in
+    Python's :mod:`json` and BEIR's own loader). Negative and zero scores
+    are kept in ``qrels`` and left out of ``relevance``.
 
     See Also
     --------

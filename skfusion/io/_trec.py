@@ -15,6 +15,7 @@ scores ``n, n - 1, ..., 1`` so trec_eval sees exactly the written order.
 
 from __future__ import annotations
 
+import errno
 import math
 import operator
 import os
@@ -51,27 +52,118 @@ Qrels: TypeAlias = dict[str, dict[str, int]]
 _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _INT = re.compile(r"[+-]?\d+", re.ASCII)
 
+#: Longest line, in bytes, of a trec_eval file or a BEIR qrels file.
+MAX_LINE_BYTES = 1 << 20
+#: Longest line, in bytes, of a BEIR ``corpus.jsonl`` / ``queries.jsonl`` (one document).
+MAX_JSONL_LINE_BYTES = 1 << 26
+#: Characters of input quoted, at most, in an error message.
+QUOTE_CHARS = 200
+#: Grades must lie in C's 32-bit ``int`` range (trec_eval, pytrec_eval).
+GRADE_MIN, GRADE_MAX = -(2**31), 2**31 - 1
+
 
 # --------------------------------------------------------------------------
 # file helpers (shared with _beir)
 # --------------------------------------------------------------------------
 
 
-def _iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+def _quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``repr(text)``, cut to ``limit`` characters of ``text`` with the full length noted."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters in all)"
+
+
+def _parse_grade(text: str) -> int | None:
+    """The integer a grade field spells, or None when it is not one or is out of range.
+
+    The digits are counted before converting, so a 5,000-digit field costs
+    nothing and never meets Python's limit on integer-string conversion.
+    """
+    if not _INT.fullmatch(text):
+        return None
+    sign, digits = ("-", text[1:]) if text[0] == "-" else ("", text.lstrip("+"))
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > 10:
+        return None
+    value = int(sign + digits)
+    return value if GRADE_MIN <= value <= GRADE_MAX else None
+
+
+def _grade_error(where: str, text: str, name: str = "grade") -> str:
+    """The message for a grade field (called ``name``) that :func:`_parse_grade` refused."""
+    if _INT.fullmatch(text):
+        return (
+            f"{where}: {name} {_quote(text)} is outside [{GRADE_MIN}, {GRADE_MAX}] (trec_eval "
+            "reads grades as C integers)"
+        )
+    return f"{where}: {name} {_quote(text)} is not an integer"
+
+
+def _check_file(path: str | os.PathLike[str]) -> str:
+    """``os.fspath(path)``; a directory raises ``IsADirectoryError`` naming it."""
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        raise IsADirectoryError(errno.EISDIR, "a directory, not a file", name)
+    return name
+
+
+def _iter_lines(
+    path: str | os.PathLike[str], max_bytes: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, str]]:
     """Yield ``(line number, text)`` of a UTF-8 file, split on ``"\\n"`` only.
 
-    The text keeps its line ending. A byte-order mark at the start is
-    dropped. Bytes that are not UTF-8 raise ``ValueError`` naming the line.
+    The file is streamed: memory is bounded by one line, and a line longer
+    than ``max_bytes`` raises ``ValueError`` (so ``/dev/zero`` or a file
+    with no line breaks cannot exhaust memory). The text keeps its line
+    ending. A byte-order mark at the start is dropped; one starting a later
+    line (concatenated files) is an error. Bytes that are not UTF-8 and NUL
+    bytes raise ``ValueError`` naming the line.
     """
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
+    name = _check_file(path)
+    with open(name, "rb") as f:
+        lineno = 0
+        while True:
+            raw = f.readline(max_bytes + 1)
+            if not raw:
+                return
+            lineno += 1
+            where = f"{name}:{lineno}"
+            if len(raw) > max_bytes and not (len(raw) == max_bytes + 1 and raw.endswith(b"\n")):
+                start = raw[: QUOTE_CHARS * 4].decode("utf-8", errors="replace")
+                raise ValueError(
+                    f"{where}: line longer than {max_bytes:,} bytes{_crlf_hint(start)}; it "
+                    f"starts {start[:QUOTE_CHARS]!r}..."
+                )
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise ValueError(f"{os.fspath(path)}:{lineno}: not valid UTF-8 ({exc})") from None
-            if lineno == 1 and line.startswith("\ufeff"):
+                hint = ""
+                if lineno == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                    hint = "; the file starts with a UTF-16 byte-order mark, save it as UTF-8"
+                raise ValueError(
+                    f"{where}: not valid UTF-8 (byte {exc.start + 1} of the line: {exc.reason})"
+                    f"{hint}"
+                ) from None
+            if "\x00" in line:
+                raise ValueError(
+                    f"{where}: NUL byte at character {line.index(chr(0)) + 1} of the line "
+                    "(a binary file?)"
+                )
+            if line.startswith("\ufeff"):
+                if lineno > 1:
+                    raise ValueError(
+                        f"{where}: a byte-order mark starts the line (were files concatenated?)"
+                    )
                 line = line[1:]
             yield lineno, line
+
+
+def _crlf_hint(text: str) -> str:
+    """A note for a line holding carriage returns before its end (old Mac line breaks)."""
+    if "\r" in text.rstrip("\r\n"):
+        return " (it holds carriage returns: only \\n and \\r\\n end a line)"
+    return ""
 
 
 def _records(
@@ -91,8 +183,8 @@ def _records(
         where = f"{name}:{lineno}"
         if len(fields) != n_fields:
             raise ValueError(
-                f"{where}: expected {n_fields} fields {layout!r}, got {len(fields)}: "
-                f"{line.strip()!r}"
+                f"{where}: expected {n_fields} fields {layout!r}, got {len(fields)}"
+                f"{_crlf_hint(line)}: {_quote(line.strip())}"
             )
         yield where, lineno, fields, line.strip()
 
@@ -132,7 +224,7 @@ def _check_token(value: Any, what: str) -> str:
     text = str(value)
     if text.split() != [text]:
         raise ValueError(
-            f"{what} {text!r} is empty or contains whitespace; trec_eval files are "
+            f"{what} {_quote(text)} is empty or contains whitespace; trec_eval files are "
             "whitespace-separated."
         )
     return text
@@ -145,7 +237,7 @@ def _index_ids(ids: Sequence[Any], name: str) -> dict[str, int]:
         key = str(value)
         if key in positions:
             raise ValueError(
-                f"{name} holds {key!r} twice (positions {positions[key]} and {position}); "
+                f"{name} holds {_quote(key)} twice (positions {positions[key]} and {position}); "
                 "ids must be unique."
             )
         positions[key] = position
@@ -189,9 +281,22 @@ def read_trec_run(path: str | os.PathLike[str]) -> Run:
     ------
     ValueError
         A line without exactly six fields, a rank that is not an integer,
-        a score that is not a finite decimal number, a (query, document)
-        pair given twice, or bytes that are not UTF-8. The message starts
-        with ``path:line`` and quotes the line.
+        a score that is not a finite decimal number (``nan``, ``inf`` and
+        values that overflow, such as ``1e400``, included), a (query,
+        document) pair given twice, bytes that are not UTF-8, a NUL byte, a
+        byte-order mark starting a line other than the first, or a line
+        longer than 1 MiB. The message starts with
+        ``path:line`` and quotes at most 200 characters of the input.
+    FileNotFoundError, IsADirectoryError
+        ``path`` does not exist or is a directory.
+
+    Notes
+    -----
+    The file is read one line at a time, so memory is bounded by the
+    longest line and the size of the result. An empty file gives ``{}``.
+    Lines may end in ``"\\n"`` or ``"\\r\\n"``; a UTF-8 byte-order mark at
+    the start is skipped. A score that underflows (``1e-400``) reads as
+    ``0.0``, as with C's ``atof``.
 
     See Also
     --------
@@ -202,14 +307,16 @@ def read_trec_run(path: str | os.PathLike[str]) -> Run:
     for where, lineno, fields, text in _records(path, "qid Q0 docid rank score tag"):
         qid, _, docid, rank, score, _ = fields
         if not _INT.fullmatch(rank):
-            raise ValueError(f"{where}: rank {rank!r} is not an integer: {text!r}")
+            raise ValueError(f"{where}: rank {_quote(rank)} is not an integer: {_quote(text)}")
         value = float(score) if _FLOAT.fullmatch(score) else math.nan
         if not math.isfinite(value):
-            raise ValueError(f"{where}: score {score!r} is not a finite number: {text!r}")
+            raise ValueError(
+                f"{where}: score {_quote(score)} is not a finite number: {_quote(text)}"
+            )
         if (qid, docid) in first_line:
             raise ValueError(
-                f"{where}: duplicate document {docid!r} for query {qid!r} (first on line "
-                f"{first_line[qid, docid]}): {text!r}"
+                f"{where}: duplicate document {_quote(docid)} for query {_quote(qid)} (first "
+                f"on line {first_line[qid, docid]}): {_quote(text)}"
             )
         first_line[qid, docid] = lineno
         run.setdefault(qid, {})[docid] = value
@@ -269,20 +376,22 @@ def write_trec_run(
             entries: list[tuple[str, float]] = []
             seen: set[str] = set()
             for doc, score in docs.items():
-                docid = _check_token(doc, f"document id (query {qid!r})")
+                docid = _check_token(doc, f"document id (query {_quote(qid)})")
                 if docid in seen:
-                    raise ValueError(f"query {qid!r} holds document {docid!r} twice.")
+                    raise ValueError(f"query {_quote(qid)} holds document {_quote(docid)} twice.")
                 seen.add(docid)
                 try:
                     value = float(score)
                 except (TypeError, ValueError):
                     raise ValueError(
-                        f"score of query {qid!r}, document {docid!r} is not a number: {score!r}"
+                        f"score of query {_quote(qid)}, document {_quote(docid)} is not a "
+                        f"number: {_quote(repr(score))}"
                     ) from None
                 if not math.isfinite(value):
                     raise ValueError(
-                        f"score of query {qid!r}, document {docid!r} is {value}; trec_eval "
-                        "needs finite scores (drop the document or give it a finite score)."
+                        f"score of query {_quote(qid)}, document {_quote(docid)} is {value}; "
+                        "trec_eval needs finite scores (drop the document or give it a finite "
+                        "score)."
                     )
                 entries.append((docid, value))
             entries.sort(key=lambda entry: -entry[1])
@@ -319,9 +428,21 @@ def read_trec_qrels(path: str | os.PathLike[str]) -> Qrels:
     Raises
     ------
     ValueError
-        A line without exactly four fields, a grade that is not an
-        integer, a (query, document) pair judged twice, or bytes that are
-        not UTF-8. The message starts with ``path:line``.
+        A line without exactly four fields, a grade that is not an integer
+        or lies outside C's 32-bit ``int`` range (``[-2**31, 2**31 - 1]``;
+        a 5,000-digit grade is refused before any conversion), a (query,
+        document) pair judged twice (with the same grade or not), bytes
+        that are not UTF-8, a NUL byte, a byte-order mark starting a line
+        other than the first, or a line longer than 1 MiB. The message
+        starts with ``path:line`` and quotes at most 200 characters of the
+        input.
+    FileNotFoundError, IsADirectoryError
+        ``path`` does not exist or is a directory.
+
+    Notes
+    -----
+    Read one line at a time, like :func:`read_trec_run`; an empty file
+    gives ``{}``.
 
     See Also
     --------
@@ -331,25 +452,40 @@ def read_trec_qrels(path: str | os.PathLike[str]) -> Qrels:
     first_line: dict[tuple[str, str], int] = {}
     for where, lineno, fields, text in _records(path, "qid iter docid rel"):
         qid, _, docid, rel = fields
-        if not _INT.fullmatch(rel):
-            raise ValueError(f"{where}: grade {rel!r} is not an integer: {text!r}")
+        grade = _parse_grade(rel)
+        if grade is None:
+            raise ValueError(f"{_grade_error(where, rel)}: {_quote(text)}")
         if (qid, docid) in first_line:
             raise ValueError(
-                f"{where}: duplicate judgment of query {qid!r} and document {docid!r} "
-                f"(first on line {first_line[qid, docid]}): {text!r}"
+                f"{where}: duplicate judgment of query {_quote(qid)} and document "
+                f"{_quote(docid)} (first on line {first_line[qid, docid]}): {_quote(text)}"
             )
         first_line[qid, docid] = lineno
-        qrels.setdefault(qid, {})[docid] = int(rel)
+        qrels.setdefault(qid, {})[docid] = grade
     return qrels
 
 
 def _grade(value: Any, qid: str, docid: str) -> int:
+    """``value`` as an int grade in ``[GRADE_MIN, GRADE_MAX]``, or ``ValueError``."""
     try:
-        return operator.index(value)
+        grade = operator.index(value)
     except TypeError:
         raise ValueError(
-            f"grade of query {qid!r}, document {docid!r} must be an integer, got {value!r}."
+            f"grade of query {_quote(qid)}, document {_quote(docid)} must be an integer, got "
+            f"{_quote(repr(value))}."
         ) from None
+    if not GRADE_MIN <= grade <= GRADE_MAX:
+        # str() of a 5,000-digit int would itself fail (sys.set_int_max_str_digits).
+        shown = (
+            str(grade)
+            if grade.bit_length() < 64
+            else f"an integer of magnitude at least 2**{grade.bit_length() - 1}"
+        )
+        raise ValueError(
+            f"grade of query {_quote(qid)}, document {_quote(docid)} is {shown}, outside "
+            f"[{GRADE_MIN}, {GRADE_MAX}] (trec_eval reads grades as C integers)."
+        )
+    return grade
 
 
 def write_trec_qrels(path: str | os.PathLike[str], qrels: Mapping[Any, Mapping[Any, int]]) -> None:
@@ -369,7 +505,9 @@ def write_trec_qrels(path: str | os.PathLike[str], qrels: Mapping[Any, Mapping[A
     ------
     ValueError
         An id that is empty or contains whitespace, a grade that is not an
-        integer, or two ids of a query that are equal as strings.
+        integer or lies outside ``[-2**31, 2**31 - 1]`` (what
+        :func:`read_trec_qrels` reads back), or two ids of a query that are
+        equal as strings.
 
     See Also
     --------
@@ -380,9 +518,9 @@ def write_trec_qrels(path: str | os.PathLike[str], qrels: Mapping[Any, Mapping[A
             qid = _check_token(query, "query id")
             seen: set[str] = set()
             for doc, rel in docs.items():
-                docid = _check_token(doc, f"document id (query {qid!r})")
+                docid = _check_token(doc, f"document id (query {_quote(qid)})")
                 if docid in seen:
-                    raise ValueError(f"query {qid!r} holds document {docid!r} twice.")
+                    raise ValueError(f"query {_quote(qid)} holds document {_quote(docid)} twice.")
                 seen.add(docid)
                 f.write(f"{qid} 0 {docid} {_grade(rel, qid, docid)}\n")
 
@@ -407,11 +545,11 @@ def _build_run(
     bad = valid & np.isnan(scores)
     if bad.any():
         q = int(np.flatnonzero(bad.any(axis=1))[0])
-        raise ValueError(f"scores of query {query_ids[q]!r} contain NaN.")
+        raise ValueError(f"scores of query {_quote(query_ids[q])} contain NaN.")
     bad = valid & (scores == np.inf)
     if bad.any():
         q = int(np.flatnonzero(bad.any(axis=1))[0])
-        raise ValueError(f"scores of query {query_ids[q]!r} contain +inf.")
+        raise ValueError(f"scores of query {_quote(query_ids[q])} contain +inf.")
     minus_inf = valid & (scores == -np.inf)
     n_dropped = int(minus_inf.sum())
     if n_dropped:
@@ -495,7 +633,7 @@ def run_from_topk(
     repeated = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
     if repeated.any():
         q = int(np.flatnonzero(repeated.any(axis=1))[0])
-        raise ValueError(f"indices of query {qids[q]!r} give the same item twice.")
+        raise ValueError(f"indices of query {_quote(qids[q])} give the same item twice.")
     k = idx.shape[1]
     if scores is None:
         values = np.broadcast_to(np.arange(k, 0, -1, dtype=np.float64), idx.shape)
@@ -635,25 +773,25 @@ def qrels_to_matrix(
     for query, docs in qrels.items():
         qid = str(query)
         if qid in seen_queries:
-            raise ValueError(f"qrels holds query {qid!r} twice (as different objects).")
+            raise ValueError(f"qrels holds query {_quote(qid)} twice (as different objects).")
         seen_queries.add(qid)
         row = rows_of.get(qid)
         if row is None:
             missing_queries.append(qid)
             if first_missing is None:
-                first_missing = f"query id {qid!r}"
+                first_missing = f"query id {_quote(qid)}"
         seen_docs: set[str] = set()
         for doc, rel in docs.items():
             docid = str(doc)
             if docid in seen_docs:
-                raise ValueError(f"qrels of query {qid!r} hold item {docid!r} twice.")
+                raise ValueError(f"qrels of query {_quote(qid)} hold item {_quote(docid)} twice.")
             seen_docs.add(docid)
             grade = _grade(rel, qid, docid)
             col = cols_of.get(docid)
             if col is None:
                 missing_items.add(docid)
                 if first_missing is None:
-                    first_missing = f"item id {docid!r} (query {qid!r})"
+                    first_missing = f"item id {_quote(docid)} (query {_quote(qid)})"
             if row is None or col is None:
                 n_skipped += 1
                 continue
@@ -735,7 +873,7 @@ def matrix_to_qrels(relevance: Any, query_ids: Sequence[Any], item_ids: Sequence
         if bad[start:stop].any():
             pos = start + int(np.flatnonzero(bad[start:stop])[0])
             raise ValueError(
-                f"gain of query {qid!r}, item {iids[int(matrix.indices[pos])]!r} is "
+                f"gain of query {_quote(qid)}, item {_quote(iids[int(matrix.indices[pos])])} is "
                 f"{float(matrix.data[pos])!r}, not an integer."
             )
         qrels[qid] = {

@@ -78,8 +78,46 @@ class RankingScorer:
         return np.asarray(result[self.metric])
 
     def __call__(self, estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean of the metric over the queries of X (weighted by ``sample_weight``)."""
-        return float(np.average(self.per_query(estimator, X, y), weights=sample_weight))
+        """Mean of the metric over the queries of X (weighted by ``sample_weight``).
+
+        Raises
+        ------
+        ValueError
+            ``sample_weight`` of the wrong length, negative, non-finite or all zero.
+        """
+        values = self.per_query(estimator, X, y)
+        if sample_weight is None:
+            return float(np.mean(values))
+        return float(np.average(values, weights=check_query_weights(sample_weight, len(values))))
+
+
+def check_query_weights(sample_weight: Any, n_queries: int) -> np.ndarray:
+    """Validated per-query weights for averaging a metric.
+
+    Raises
+    ------
+    ValueError
+        Not one finite, non-negative number per query, or all zero.
+    """
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must be numbers, got {sample_weight!r:.200}.") from exc
+    if w.shape != (n_queries,):
+        raise ValueError(
+            f"sample_weight has shape {w.shape} but there are {n_queries} queries; give one "
+            "weight per query."
+        )
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight must be finite.")
+    if (w < 0).any():
+        first = int(np.flatnonzero(w < 0)[0])
+        raise ValueError(
+            f"sample_weight must be non-negative; query {first} has weight {w[first]!r}."
+        )
+    if not w.sum() > 0:
+        raise ValueError("sample_weight is zero for every query; at least one must be positive.")
+    return w
 
 
 def make_ranking_scorer(metric: str = "ndcg@10") -> RankingScorer:

@@ -13,8 +13,10 @@ imported when an index is built, read or searched, never at import time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Integral
@@ -23,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INDEX_ENCODINGS", "INDEX_KINDS", "CatalogIndex", "build_catalog_index", "import_faiss"]
+__all__ = [
+    "INDEX_ENCODINGS",
+    "INDEX_KINDS",
+    "CatalogIndex",
+    "IndexFile",
+    "build_catalog_index",
+    "import_faiss",
+]
 
 #: Index structures :meth:`skfusion.Catalog.build_index` can build.
 INDEX_KINDS = ("ivf", "hnsw", "flat")
@@ -76,6 +85,58 @@ def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class IndexFile:
+    """An index file opened when its catalog was loaded, read on first use.
+
+    The open descriptor keeps the file the catalog was loaded with, even when
+    the directory is later replaced; its bytes are checked against the
+    manifest's SHA-256 whenever they are read, so a file changed in place is
+    refused rather than used.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file (for messages).
+    sha256 : str
+        Its checksum in the catalog manifest.
+    """
+
+    def __init__(self, path: Path, sha256: str) -> None:
+        self.path = path
+        self.sha256 = sha256
+        self._fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+
+    def read(self) -> bytes:
+        """The file's bytes, checked against the manifest's checksum."""
+        if self._fd is None:
+            raise ValueError(f"Index file {self.path} was already closed.")
+        size = os.fstat(self._fd).st_size
+        parts = []
+        offset = 0
+        while offset < size:
+            chunk = os.pread(self._fd, min(size - offset, 1 << 24), offset)
+            if not chunk:
+                break
+            parts.append(chunk)
+            offset += len(chunk)
+        blob = b"".join(parts)
+        if _sha256_bytes(blob) != self.sha256:
+            raise ValueError(
+                f"Checksum mismatch for {self.path}: the index file changed after its catalog "
+                "was loaded; load the catalog again."
+            )
+        return blob
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            self.close()
+
+
 class CatalogIndex:
     """ANN indexes of one catalog: one per component plus one static fused index.
 
@@ -97,8 +158,15 @@ class CatalogIndex:
     indexes : list, optional
         The faiss indexes: one per component, then the fused one.
     loader : callable, optional
-        Returns the faiss indexes on first use (a saved catalog reads its
-        index files lazily).
+        Returns the serialised faiss indexes on first use (a saved catalog
+        reads its index files lazily, from the files it opened when it was
+        loaded).
+    source : pathlib.Path, optional
+        The catalog directory the index was read from.
+    identity : dict
+        The catalog the index was built for: ``n_items``, ``dim`` and
+        ``present`` (the number of items having each component). Checked
+        against every faiss index when the indexes are opened.
 
     Attributes
     ----------
@@ -116,11 +184,17 @@ class CatalogIndex:
         encoding: str,
         fused_weights: np.ndarray,
         indexes: Sequence[Any] | None = None,
-        loader: Callable[[], list[Any]] | None = None,
+        loader: Callable[[], list[bytes]] | None = None,
         source: Path | None = None,
+        identity: Mapping[str, Any],
     ) -> None:
         if (indexes is None) == (loader is None):
             raise ValueError("Give exactly one of indexes and loader.")
+        self.identity: dict[str, Any] = {
+            "n_items": int(identity["n_items"]),
+            "dim": int(identity["dim"]),
+            "present": [int(k) for k in identity["present"]],
+        }
         self.kind = kind
         self.n_lists = int(n_lists)
         self._n_probe = int(n_probe)
@@ -131,6 +205,7 @@ class CatalogIndex:
         self._lock = threading.Lock()
         self.source = source
         if self._indexes is not None:
+            self._check_indexes(self._indexes)
             self._apply_n_probe()
 
     # -- parameters --------------------------------------------------------------------
@@ -171,6 +246,46 @@ class CatalogIndex:
             "fused_weights": self.fused_weights.tolist(),
         }
 
+    def check_catalog(self, n_items: int, dim: int, present: Sequence[int], where: str) -> None:
+        """Raise ``ValueError`` unless the index was built for a catalog of this shape.
+
+        Parameters
+        ----------
+        n_items, dim : int
+            The catalog's item count and dimension.
+        present : sequence of int
+            How many items have each component.
+        where : str
+            What the index is, for the message.
+        """
+        mine = self.identity
+        theirs = {"n_items": int(n_items), "dim": int(dim), "present": [int(k) for k in present]}
+        if mine != theirs:
+            raise ValueError(
+                f"{where} was built for another catalog ({mine['n_items']} items of dimension "
+                f"{mine['dim']}, {mine['present']} items per component); this catalog has "
+                f"{theirs['n_items']} items of dimension {theirs['dim']}, {theirs['present']} "
+                "items per component. Rebuild it with catalog.build_index()."
+            )
+
+    def _check_indexes(self, indexes: Sequence[Any]) -> None:
+        """Raise ``ValueError`` unless the faiss indexes match :attr:`identity`."""
+        where = "The ANN index" if self.source is None else f"The ANN index of {self.source}"
+        expected = [*self.identity["present"], self.identity["n_items"]]
+        if len(indexes) != len(expected):
+            raise ValueError(
+                f"{where} holds {len(indexes)} faiss indexes; its catalog needs {len(expected)}."
+            )
+        for k, (index, count) in enumerate(zip(indexes, expected, strict=True)):
+            what = "fused index" if k == len(expected) - 1 else f"index of component {k}"
+            if int(index.d) != self.identity["dim"] or int(index.ntotal) != count:
+                raise ValueError(
+                    f"{where}: its {what} holds {int(index.ntotal)} vectors of dimension "
+                    f"{int(index.d)}, but the catalog it belongs to has {count} of dimension "
+                    f"{self.identity['dim']}; the index was built for another catalog. Rebuild "
+                    "it with catalog.build_index()."
+                )
+
     def __repr__(self) -> str:
         return (
             f"CatalogIndex(kind={self.kind!r}, n_lists={self.n_lists}, "
@@ -185,8 +300,21 @@ class CatalogIndex:
             with self._lock:
                 if self._indexes is None:
                     assert self._loader is not None
-                    loaded = self._loader()
+                    faiss = import_faiss()
+                    blobs = self._loader()
+                    loaded = []
+                    for k, blob in enumerate(blobs):
+                        try:
+                            loaded.append(faiss.deserialize_index(np.frombuffer(blob, np.uint8)))
+                        except RuntimeError as exc:
+                            where = "" if self.source is None else f" of {self.source}"
+                            raise ValueError(
+                                f"The ANN index{where} cannot be read: faiss refused "
+                                f"{self.file_names()[k]} ({str(exc).splitlines()[0][:200]})."
+                            ) from exc
+                    self._check_indexes(loaded)
                     self._indexes = loaded
+                    self._loader = None
                     self._apply_n_probe()
         assert self._indexes is not None
         return self._indexes
@@ -215,66 +343,76 @@ class CatalogIndex:
         if lowest:
             neg = np.ascontiguousarray(-Xq)
             found += [index.search(neg, int(n_candidates))[1] for index in indexes[:-1]]
-        return np.concatenate(found, axis=1).astype(np.int64, copy=False)
+        out = np.concatenate(found, axis=1).astype(np.int64, copy=False)
+        if out.size and int(out.max()) >= self.identity["n_items"]:
+            raise ValueError(
+                f"The ANN index returned item position {int(out.max())}, but its catalog has "
+                f"{self.identity['n_items']} items: the index was not built for this catalog. "
+                "Rebuild it with catalog.build_index()."
+            )
+        return out
 
     # -- persistence -------------------------------------------------------------------
-    def write(self, directory: Path) -> dict[str, Any]:
-        """Write the index files into ``directory``; return the manifest entry."""
-        faiss = import_faiss() if self._indexes is not None else None
-        files = []
+    def blobs(self) -> list[bytes]:
+        """The serialised faiss indexes (components in order, then the fused one).
+
+        An index loaded from disk and not searched yet returns the bytes of
+        the files its catalog opened when it was loaded (checked against the
+        manifest), without faiss.
+        """
+        with self._lock:
+            if self._indexes is None:
+                assert self._loader is not None
+                return self._loader()
+        faiss = import_faiss()
+        return [faiss.serialize_index(ix).tobytes() for ix in self.indexes()]
+
+    def file_names(self) -> list[str]:
+        """The names of the index files in a catalog directory."""
         names = [f"index_component_{c}.faiss" for c in range(self.n_components)]
-        names.append("index_fused.faiss")
-        if self._indexes is None and self.source is not None:
-            # Not read yet: copy the saved files as they are (no faiss needed).
-            blobs = [(self.source / name).read_bytes() for name in names]
-        else:
-            assert faiss is not None
-            blobs = [faiss.serialize_index(ix).tobytes() for ix in self.indexes()]
-        for name, blob in zip(names, blobs, strict=True):
-            (directory / name).write_bytes(blob)
-            files.append({"file": name, "sha256": _sha256_bytes(blob)})
-        return {**self.params(), "files": files}
+        return [*names, "index_fused.faiss"]
+
+    def entry(self, files: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The manifest entry of this index, given its file entries."""
+        return {**self.params(), "catalog": dict(self.identity), "files": list(files)}
 
     @classmethod
     def from_manifest(
-        cls, root: Path, entry: Mapping[str, Any], checked: Callable[[Mapping[str, Any]], Path]
+        cls, root: Path, entry: Mapping[str, Any], files: Sequence[IndexFile]
     ) -> CatalogIndex:
-        """The index described by a manifest entry; its files are read on first use.
+        """The index described by a (validated) manifest entry; read on first use.
 
-        ``checked`` maps a file entry to its path after verifying its checksum
-        (the catalog loader's check), so corruption is reported at load time.
+        Parameters
+        ----------
+        root : pathlib.Path
+            The catalog directory.
+        entry : mapping
+            The manifest's ``index`` entry, its types already checked.
+        files : sequence of IndexFile
+            The index files, opened (and their checksums verified) by the
+            catalog loader.
         """
-        files = [checked(f) for f in entry["files"]]
-        kind = entry["kind"]
-        if kind not in INDEX_KINDS or len(files) != len(entry["fused_weights"]) + 1:
-            raise ValueError(f"The ANN index entry in the manifest of {root} is malformed.")
+        handles = list(files)
 
-        def load() -> list[Any]:
-            faiss = import_faiss()
-            return [faiss.read_index(str(path)) for path in files]
+        def load() -> list[bytes]:
+            return [f.read() for f in handles]
 
         return cls(
-            kind=kind,
+            kind=entry["kind"],
             n_lists=entry["n_lists"],
             n_probe=entry["n_probe"],
             encoding=entry["encoding"],
             fused_weights=np.asarray(entry["fused_weights"], dtype=np.float64),
             loader=load,
             source=root,
+            identity=entry["catalog"],
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        faiss = import_faiss()
-        blobs = [faiss.serialize_index(ix) for ix in self.indexes()]
-        return {"params": self.params(), "blobs": blobs}
+        return {"params": self.params(), "identity": self.identity, "blobs": self.blobs()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        blobs = state["blobs"]
-
-        def load() -> list[Any]:
-            faiss = import_faiss()
-            return [faiss.deserialize_index(b) for b in blobs]
-
+        blobs = [bytes(b) for b in state["blobs"]]
         params = state["params"]
         self.__init__(  # type: ignore[misc]
             kind=params["kind"],
@@ -282,7 +420,8 @@ class CatalogIndex:
             n_probe=params["n_probe"],
             encoding=params["encoding"],
             fused_weights=np.asarray(params["fused_weights"]),
-            loader=load,
+            loader=lambda: blobs,
+            identity=state["identity"],
         )
 
 
@@ -396,4 +535,9 @@ def build_catalog_index(
         encoding=encoding,
         fused_weights=G,
         indexes=indexes,
+        identity={
+            "n_items": n_items,
+            "dim": dim,
+            "present": [int(k) for k in mask.sum(axis=1)],
+        },
     )

@@ -1,7 +1,8 @@
 """Draw the product images of the bundled running-shoe dataset.
 
 Every image in ``skfusion/data/shoes/images`` is a simple side-view shoe
-illustration drawn by this script with Pillow, so the skfusion project owns
+illustration drawn by this script (kept in ``tools/``, outside the installed
+package) with Pillow, so the skfusion project owns
 the pictures and distributes them under the package licence (BSD-3-Clause).
 No photograph or third-party artwork is involved.
 
@@ -11,10 +12,10 @@ same Pillow build reproduces the PNG files byte for byte.
 
 Run it from the repository root with either of::
 
-    python -m skfusion.data.shoes.draw_images
-    python skfusion/data/shoes/draw_images.py [OUTPUT_DIR]
+    python tools/draw_shoe_images.py [OUTPUT_DIR]
 
-Without ``OUTPUT_DIR`` it overwrites the bundled images next to this file.
+Without ``OUTPUT_DIR`` it overwrites the bundled images in
+``skfusion/data/shoes/images``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-__all__ = ["IMAGE_SIZE", "SHOE_SPECS", "ShoeSpec", "draw_all", "draw_shoe", "main"]
+#: Where the package keeps the drawn images.
+BUNDLED_IMAGES = Path(__file__).resolve().parents[1] / "skfusion" / "data" / "shoes" / "images"
+
+__all__ = [
+    "BUNDLED_IMAGES",
+    "IMAGE_SIZE",
+    "SHOE_SPECS",
+    "ShoeSpec",
+    "draw_all",
+    "draw_shoe",
+    "main",
+]
 
 #: Side length, in pixels, of the square RGB images.
 IMAGE_SIZE = 224
@@ -633,14 +645,14 @@ def draw_all(output_dir: str | Path | None = None) -> list[Path]:
     ----------
     output_dir : str or path-like, optional
         Directory that receives the PNG files; created if missing. Defaults
-        to the ``images`` folder next to this script (the bundled images).
+        to the bundled images, ``skfusion/data/shoes/images``.
 
     Returns
     -------
     list of pathlib.Path
         The written files, in the order of :data:`SHOE_SPECS`.
     """
-    out = Path(output_dir) if output_dir is not None else Path(__file__).parent / "images"
+    out = Path(output_dir) if output_dir is not None else BUNDLED_IMAGES
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for salt, (product_id, spec) in enumerate(SHOE_SPECS.items()):

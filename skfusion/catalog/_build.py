@@ -8,18 +8,23 @@ import json
 import math
 import os
 import shutil
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from ._arrays import encoder_id_of
-from ._validation import as_label
+from .._arrays import encoder_id_of
+from .._validation import as_label
+from ._storage import sha256_file
 
-__all__ = ["CatalogBuildError"]
+if TYPE_CHECKING:
+    from ._catalog import Catalog
+
+__all__ = ["CatalogBuildError", "build", "from_frame"]
 
 _POLICIES = ("raise", "skip")
 #: Exceptions an encoder raises for one bad item (and that ``on_error="skip"`` reports).
@@ -145,7 +150,7 @@ def _check_cell(value: Any) -> tuple[Any, str | None, bool]:
 
 def reason_of(exc: BaseException) -> str:
     """A one-line reason for an encoder's exception."""
-    from .encoders._images import ImageLoadError
+    from ..encoders._image_io import ImageLoadError
 
     if isinstance(exc, ImageLoadError):
         return f"could not load the image {exc.source}: {exc.reason}"
@@ -186,7 +191,9 @@ def prepare(
         raise ValueError("from_frame needs at least one component encoder.")
     if id_column is not None and id_column not in frame.columns:
         raise ValueError(
-            f"id_column {id_column!r} is not a column; columns are {list(frame.columns)}."
+            f"id_column {id_column!r} is not a column; columns are {list(frame.columns)}. "
+            "Name the column holding the item ids, or pass id_column=None to use the "
+            "frame's index as ids."
         )
     specs: list[Spec] = []
     for name, spec in encoders.items():
@@ -200,7 +207,7 @@ def prepare(
     n = len(frame)
     if n == 0:
         raise ValueError("The frame has no rows: a catalog needs at least one item.")
-    ids = frame[id_column].to_numpy() if id_column is not None else np.arange(n)
+    ids = frame[id_column].to_numpy() if id_column is not None else frame.index.to_numpy()
     prepared = Prepared(specs, ids, {}, np.ones(n, dtype=bool))
     rejected: list[Rejection] = []
     seen: dict[Any, int] = {}
@@ -306,7 +313,7 @@ def declared_modalities(specs: list[Spec]) -> dict[str, str | None]:
     any other encoder is unknown. Recorded in the catalog, it lets an image
     query against a catalog without an image component fail clearly.
     """
-    from .encoders import ClipEncoder, TextEncoder
+    from ..encoders import ClipEncoder, TextEncoder
 
     out: dict[str, str | None] = {}
     for spec in specs:
@@ -426,7 +433,23 @@ def _shard_path(shards: Path, k: int) -> Path:
     return shards / f"shard-{k:06d}.npz"
 
 
-def write_shard(shards: Path, k: int, fp: str, prepared: Prepared, encoded: Encoded) -> None:
+def _shard_checksum_path(shards: Path, k: int) -> Path:
+    return shards / f"shard-{k:06d}.sha256"
+
+
+def write_shard(
+    shards: Path,
+    k: int,
+    fp: str,
+    prepared: Prepared,
+    encoded: Encoded,
+    span: tuple[int, int] | None = None,
+) -> None:
+    """Write shard ``k`` atomically, then its SHA-256 beside it.
+
+    ``span`` is the range of frame rows the shard encodes; it is stored in
+    the shard, so a shard read back at another position is refused.
+    """
     payload: dict[str, np.ndarray] = {
         "fingerprint": np.asarray(fp),
         "rows": encoded.rows.astype(np.int64),
@@ -434,19 +457,40 @@ def write_shard(shards: Path, k: int, fp: str, prepared: Prepared, encoded: Enco
         "encoder_ids": np.asarray(json.dumps(encoded.encoder_ids)),
         "components": np.asarray(json.dumps([spec.name for spec in prepared.specs])),
     }
+    if span is not None:
+        payload["span"] = np.asarray(span, dtype=np.int64)
     for c, spec in enumerate(prepared.specs):
         payload[f"component_{c}"] = encoded.arrays[spec.name]
-    write_atomic(_shard_path(shards, k), lambda fh: np.savez(fh, **payload))  # type: ignore[arg-type]
-
-
-def read_shard(shards: Path, k: int, fp: str, prepared: Prepared) -> Encoded | None:
-    """A finished shard, or None when it is absent or unreadable."""
     path = _shard_path(shards, k)
-    if not path.is_file():
+    write_atomic(path, lambda fh: np.savez(fh, **payload))  # type: ignore[arg-type]
+    digest = sha256_file(path).encode()
+    write_atomic(_shard_checksum_path(shards, k), lambda fh: fh.write(digest))
+
+
+#: What reading a damaged shard can raise (it is then encoded again).
+_SHARD_ERRORS = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
+
+
+def read_shard(
+    shards: Path, k: int, fp: str, prepared: Prepared, span: tuple[int, int]
+) -> Encoded | None:
+    """Finished shard ``k`` of rows ``span``, or None when it must be encoded (again).
+
+    None when the shard is absent, has no checksum file or fails its
+    checksum (a bit flip, a truncated or empty file), belongs to other
+    inputs, or holds another row range (shards swapped or renamed).
+    """
+    path = _shard_path(shards, k)
+    check = _shard_checksum_path(shards, k)
+    if not path.is_file() or not check.is_file():
         return None
     try:
+        if sha256_file(path) != check.read_text(encoding="ascii").strip():
+            return None
         with np.load(path, allow_pickle=False) as data:
             if str(data["fingerprint"]) != fp:
+                return None
+            if "span" not in data.files or tuple(data["span"].tolist()) != tuple(span):
                 return None
             rows = np.asarray(data["rows"], dtype=np.intp)
             rejected = [
@@ -458,9 +502,13 @@ def read_shard(shards: Path, k: int, fp: str, prepared: Prepared) -> Encoded | N
                 spec.name: np.asarray(data[f"component_{c}"], dtype=np.float32)
                 for c, spec in enumerate(prepared.specs)
             }
-    except (OSError, ValueError, KeyError):
+    except _SHARD_ERRORS:
         return None
-    if any(a.shape[0] != rows.shape[0] for a in arrays.values() if rows.size):
+    start, stop = span
+    inside = [int(r) for r in rows.tolist()] + [r.row for r in rejected]
+    if any(not start <= r < stop for r in inside):
+        return None
+    if rows.size and any(a.ndim != 2 or a.shape[0] != rows.shape[0] for a in arrays.values()):
         return None
     return Encoded(rows, arrays, rejected, encoder_ids)
 
@@ -518,3 +566,84 @@ def start_shards(root: Path, fp: str, resume: bool) -> Path | None:
 
 def build_info(fp: str) -> dict[str, str]:
     return {_BUILD_INFO: json.dumps({"fingerprint": fp})}
+
+
+# -- the two builders ----------------------------------------------------------------
+
+
+def from_frame(
+    cls: type[Catalog],
+    frame: Any,
+    encoders: Mapping[str, Any],
+    *,
+    id_column: str | None,
+    on_error: Any,
+) -> Catalog:
+    """:meth:`Catalog.from_frame`: embed every row at once."""
+    policy = check_policy(on_error)
+    prepared = prepare(frame, encoders, id_column, policy)
+    encoded = encode_rows(prepared, np.arange(len(prepared.ids)), policy)
+    rejected = [*prepared.rejected, *encoded.rejected]
+    check_not_empty(prepared, rejected, encoded.rows.shape[0])
+    arrays = {name: encoded.arrays[name] for name in encoded.arrays}
+    catalog = cls(
+        arrays,
+        prepared.ids[encoded.rows],
+        encoder_ids=encoded.encoder_ids,
+        modalities=declared_modalities(prepared.specs),
+    )
+    catalog._errors = error_records(prepared, rejected)
+    return catalog
+
+
+def build(
+    cls: type[Catalog],
+    frame: Any,
+    encoders: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    *,
+    id_column: str | None,
+    on_error: Any,
+    shard_size: Any,
+    resume: bool,
+) -> Catalog:
+    """:meth:`Catalog.build`: embed in resumable shards, save, and load the result."""
+    policy = check_policy(on_error)
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}.")
+    root = Path(path)
+    prepared = prepare(frame, encoders, id_column, policy)
+    fp = fingerprint(prepared, frame, policy, shard_size)
+    shards = start_shards(root, fp, bool(resume))
+    if shards is None:
+        return cls.load(root)
+    n = len(prepared.ids)
+    parts: list[Encoded] = []
+    for k, start in enumerate(range(0, n, shard_size)):
+        span = (start, min(start + shard_size, n))
+        part = read_shard(shards, k, fp, prepared, span)
+        if part is None:
+            part = encode_rows(prepared, np.arange(*span), policy)
+            write_shard(shards, k, fp, prepared, part, span)
+        parts.append(part)
+    rejected = [r for part in parts for r in part.rejected]
+    rejected = [*prepared.rejected, *rejected]
+    kept = [part for part in parts if part.rows.size]
+    check_not_empty(prepared, rejected, sum(p.rows.shape[0] for p in kept))
+    arrays = {
+        spec.name: np.concatenate([p.arrays[spec.name] for p in kept]) for spec in prepared.specs
+    }
+    encoder_ids: dict[str, str | None] = {}
+    for spec in prepared.specs:
+        found = [p.encoder_ids.get(spec.name) for p in kept]
+        encoder_ids[spec.name] = next((e for e in found if e is not None), None)
+    rows = np.concatenate([p.rows for p in kept])
+    catalog = cls(
+        arrays,
+        prepared.ids[rows],
+        encoder_ids=encoder_ids,
+        modalities=declared_modalities(prepared.specs),
+    )
+    catalog._errors = error_records(prepared, rejected)
+    catalog._write(root, overwrite=True, extra=build_info(fp))
+    return cls.load(root)

@@ -1,0 +1,102 @@
+"""Warnings attributed to the user's code, and summaries of repeated warnings.
+
+A warning raised deep inside skfusion, or inside scikit-learn's model
+selection calling skfusion, should point at the line of the user's program
+that caused it, not at ``sklearn/model_selection/_validation.py``.
+:func:`warn_at_caller` walks out of the frames of skfusion, scikit-learn and
+joblib (Python 3.12's ``skip_file_prefixes`` does the same; this works on
+3.10 and 3.11 too). :func:`summarised_warnings` turns the hundreds of copies
+of one warning that a cross-validation raises into one warning with a count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["internal_prefixes", "summarised_warnings", "user_stacklevel", "warn_at_caller"]
+
+
+def internal_prefixes() -> tuple[str, ...]:
+    """Paths whose frames are not the user's code: skfusion, scikit-learn, joblib, contextlib."""
+    prefixes = [os.path.dirname(os.path.abspath(__file__)) + os.sep]
+    prefixes.append(os.path.abspath(contextlib.__file__))  # frames of `with` blocks
+    for name in ("sklearn", "joblib"):
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        if path:
+            prefixes.append(os.path.dirname(os.path.abspath(path)) + os.sep)
+    return tuple(prefixes)
+
+
+def user_stacklevel(prefixes: tuple[str, ...] | None = None) -> int:
+    """The ``stacklevel`` of the first frame outside ``prefixes``, for a caller of this function.
+
+    Level 1 is the function that calls :func:`user_stacklevel`; the result
+    counts up from there past every frame whose file lies under one of
+    ``prefixes`` (default :func:`internal_prefixes`). When every frame is
+    internal the outermost one is used.
+    """
+    skip = internal_prefixes() if prefixes is None else prefixes
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(skip):
+            return level
+        if frame.f_back is None:
+            return level
+        frame = frame.f_back
+        level += 1
+    return level  # pragma: no cover - the loop always returns
+
+
+def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """Issue a warning attributed to the first frame outside skfusion, sklearn and joblib."""
+    prefixes = internal_prefixes()
+    if sys.version_info >= (3, 12):
+        warnings.warn(message, category, stacklevel=2, skip_file_prefixes=prefixes)
+    else:
+        # user_stacklevel counts from warn_at_caller; warnings.warn counts from here too.
+        warnings.warn(message, category, stacklevel=user_stacklevel(prefixes))
+
+
+@contextmanager
+def summarised_warnings(where: str) -> Iterator[None]:
+    """Collect the warnings raised inside the block; re-issue one per kind with its count.
+
+    Warnings are grouped by category and the place that raised them (file
+    and line); each group becomes a single warning at the user's call site
+    (:func:`warn_at_caller`) whose message starts with the group's first
+    message, so filters on the original message or category still apply,
+    followed by ``[raised N times during <where>]`` when N > 1.
+    """
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            try:
+                yield
+            finally:
+                caught = list(record)
+    except BaseException:
+        with contextlib.suppress(Warning):  # a filter set to "error" must not mask the error
+            _reissue(caught, where)
+        raise
+    _reissue(caught, where)
+
+
+def _reissue(caught: list[warnings.WarningMessage], where: str) -> None:
+    groups: dict[tuple[Any, str, int], list[warnings.WarningMessage]] = {}
+    for w in caught:
+        groups.setdefault((w.category, w.filename, w.lineno), []).append(w)
+    for (category, _, _), items in groups.items():
+        message = str(items[0].message)
+        if len(items) > 1:
+            message += f" [raised {len(items):,} times during {where}; this was the first]"
+        warn_at_caller(message, category)
