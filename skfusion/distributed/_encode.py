@@ -139,16 +139,29 @@ def _encode_shard(
         raise _build.rejection_error(report, min(found, key=lambda r: r.row))
     encoded.rows = encoded.rows + shard.offset
     encoded.rejected = sorted([*shifted, *found], key=lambda r: r.row)
-    _build.write_shard(Path(shards_dir), shard.k, fp, prepared, encoded)
+    _build.write_shard(Path(shards_dir), shard.k, fp, prepared, encoded, span=_span(shard))
     return int(encoded.rows.shape[0])
 
 
-def _shard_done(shards: Path, k: int, fp: str) -> bool:
+def _span(shard: _Shard) -> tuple[int, int]:
+    """The global rows a shard encodes."""
+    return shard.offset, shard.offset + shard.stop - shard.start
+
+
+def _shard_done(shards: Path, k: int, fp: str, span: tuple[int, int]) -> bool:
+    """Whether shard ``k`` is finished and intact: its checksum file matches, it belongs to
+    this build (fingerprint) and it encodes the global rows ``span`` (not swapped or renamed).
+    Anything else is encoded again."""
     path = _build._shard_path(shards, k)
-    if not path.is_file():
+    check = _build._shard_checksum_path(shards, k)
+    if not path.is_file() or not check.is_file():
         return False
     try:
+        if _build.sha256_file(path) != check.read_text(encoding="ascii").strip():
+            return False
         with np.load(path, allow_pickle=False) as data:
+            if "span" not in data.files or tuple(data["span"].tolist()) != tuple(span):
+                return False
             return str(data["fingerprint"]) == fp
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return False
@@ -455,7 +468,7 @@ def encode_parquet(
     shards = _build.start_shards(root, fp, bool(resume))
     if shards is None:
         return Catalog.load(root)
-    todo = [s for s in plan if not _shard_done(shards, s.k, fp)]
+    todo = [s for s in plan if not _shard_done(shards, s.k, fp, _span(s))]
     if todo:
         _run(client, todo, plan, specs, id_column, policy, duplicates, fp, shards, prepared)
     return _assemble(root, shards, plan, fp, specs, prepared)
@@ -512,7 +525,7 @@ def _run(
     rejections = [e for _, e in failed if isinstance(e, _build.CatalogBuildError)]
     if rejections:
         raise min(rejections, key=lambda e: e.row)
-    done = sum(_shard_done(shards, s.k, fp) for s in plan)
+    done = sum(_shard_done(shards, s.k, fp, _span(s)) for s in plan)
     shard, exc = failed[0]
     where = f"rows {shard.start}..{shard.stop - 1} of {shard.file}"
     raise RuntimeError(
