@@ -27,7 +27,11 @@ GRID = [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]
 
 @pytest.fixture(scope="module")
 def texts(tiny_clip_dir: Path) -> dict:
-    """40 items (title, body) and 30 queries of a few words: short enough not to be truncated."""
+    """40 items (title, body) and 30 queries of a few words.
+
+    The tiny CLIP's context is 16 byte tokens, so some texts are truncated, in the same way
+    inside and outside a Pipeline.
+    """
     rng = np.random.default_rng(0)
 
     def phrase(n: int) -> str:

@@ -19,7 +19,7 @@ from PIL import Image
 
 from .._arrays import encoder_id_of
 from .._validation import as_label
-from ._storage import sha256_file
+from ._storage import fsync_dir, sha256_file
 
 if TYPE_CHECKING:
     from ._catalog import Catalog
@@ -401,19 +401,6 @@ def fingerprint(prepared: Prepared, frame: Any, on_error: str, shard_size: int) 
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: Path, write: Callable[[Any], None]) -> None:
     """Write ``path`` through a temporary file in the same directory and rename it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -426,7 +413,7 @@ def write_atomic(path: Path, write: Callable[[Any], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _shard_path(shards: Path, k: int) -> Path:

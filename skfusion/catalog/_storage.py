@@ -72,7 +72,8 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries (renames, new files) to disk, where the system allows."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # pragma: no cover - e.g. Windows
@@ -234,13 +235,13 @@ def write(
     tmp = _new_directory(dest)
     try:
         _write_files(catalog, tmp, extra or {})
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         with _directory_lock(dest.parent):
             _swap_into_place(tmp, dest, overwrite=overwrite)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
     return dest
 
 
