@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
@@ -14,11 +15,21 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._arrays import EncodedArray, encoder_id_of, modality_of
 from .._validation import check_unit_rows, row_sq_norms
+from .._warnings import warn_at_caller
 from ..catalog import Catalog
 from ..metrics import RankingScorer, parse_metric
 from ._approximate import approximate_kneighbors
 from ._backends import Backend, query_aware_torch_scorer, resolve_backend, static_torch_scorer
-from ._engine import BlockScorer, DualScorer, dense_scores, fused_cosine, topk_scores
+from ._engine import (
+    BlockScorer,
+    DualScorer,
+    UndefinedScoreWarning,
+    dense_scores,
+    fused_cosine,
+    topk_scores,
+    undefined_message,
+    undefined_reported_to,
+)
 from ._static import fused_for, resolve_precompute
 
 
@@ -42,6 +53,7 @@ def _unit_cosine(S: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 
 _ONE = np.ones(1, dtype=np.float64)
+_WARNING_LOCK = threading.Lock()
 _UNIT_SCORER = DualScorer(_unit_cosine, lambda: static_torch_scorer(_ONE.astype(np.float32)))
 
 
@@ -231,6 +243,48 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         cat = self._checked_catalog()
         return cat.matrices(), cat.gram, self._scorer_for(queries)
 
+    # -- warnings --------------------------------------------------------------------
+    def _warning_record(self) -> dict[str, int]:
+        """Counts per warning kind, shared by this estimator and its clones."""
+        record = self.__dict__.get("_warning_counts")
+        if record is None:
+            with _WARNING_LOCK:
+                record = self.__dict__.setdefault("_warning_counts", {})
+        return record
+
+    @property
+    def warning_counts_(self) -> dict[str, int]:
+        """(query, item) pairs affected so far by each kind of warning.
+
+        ``"undefined"``: pairs whose fused vector was zero (scored -inf). Counted
+        over every search of this estimator and of its clones (``GridSearchCV``
+        makes one per candidate and fold), including those that did not warn
+        because the kind had already been reported once.
+        """
+        record = self._warning_record()
+        with _WARNING_LOCK:
+            return dict(record)
+
+    def __sklearn_clone__(self) -> Any:
+        new = super().__sklearn_clone__()
+        # Clones share the record: a grid search warns once, not once per candidate and fold.
+        new.__dict__["_warning_counts"] = self._warning_record()
+        return new
+
+    def _report_undefined(self, n_undefined: int) -> None:
+        """Count undefined scores; warn the first time, at the user's line."""
+        record = self._warning_record()
+        with _WARNING_LOCK:
+            first = "undefined" not in record
+            record["undefined"] = record.get("undefined", 0) + int(n_undefined)
+        if first:
+            warn_at_caller(
+                f"{undefined_message(n_undefined)} This is reported once for "
+                f"{type(self).__name__} and its clones; warning_counts_['undefined'] keeps "
+                "the running count.",
+                UndefinedScoreWarning,
+            )
+
     # -- scoring ---------------------------------------------------------------------
     def decision_function(self, X: Any) -> np.ndarray:
         """Cosine between each query and each item's (query-aware) fused vector.
@@ -251,14 +305,15 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         Xv = self._validate_queries(X)
         matrices, gram, scorer = self._scan_arrays(Xv)
-        return dense_scores(
-            Xv,
-            matrices,
-            gram,
-            scorer,
-            block_size=self.block_size,
-            backend=self._scoring_backend(),
-        )
+        with undefined_reported_to(self._report_undefined):
+            return dense_scores(
+                Xv,
+                matrices,
+                gram,
+                scorer,
+                block_size=self.block_size,
+                backend=self._scoring_backend(),
+            )
 
     def transform(self, X: Any) -> np.ndarray:
         """Same as :meth:`decision_function`: similarities to every fused item.
@@ -298,19 +353,20 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         _check_n_neighbors(n_neighbors)
         Xv = self._validate_queries(X)
-        if self.approximate:
-            scores, idx = approximate_kneighbors(self, Xv, int(n_neighbors))
-            return (scores, idx) if return_distance else idx
-        matrices, gram, scorer = self._scan_arrays(Xv)
-        scores, idx = topk_scores(
-            Xv,
-            matrices,
-            gram,
-            scorer,
-            int(n_neighbors),
-            block_size=self.block_size,
-            backend=self._scoring_backend(),
-        )
+        with undefined_reported_to(self._report_undefined):
+            if self.approximate:
+                scores, idx = approximate_kneighbors(self, Xv, int(n_neighbors))
+            else:
+                matrices, gram, scorer = self._scan_arrays(Xv)
+                scores, idx = topk_scores(
+                    Xv,
+                    matrices,
+                    gram,
+                    scorer,
+                    int(n_neighbors),
+                    block_size=self.block_size,
+                    backend=self._scoring_backend(),
+                )
         return (scores, idx) if return_distance else idx
 
     def predict(self, X: Any) -> np.ndarray:

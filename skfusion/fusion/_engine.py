@@ -18,6 +18,7 @@ resident memory.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import mmap as mmap_module
 import threading
 import warnings
@@ -301,14 +302,39 @@ def _nan_to_floor(scores: np.ndarray) -> int:
     return n_bad
 
 
+#: Where the count of undefined scores goes instead of a warning (an estimator's
+#: once-per-estimator report; see :func:`undefined_reported_to`).
+_UNDEFINED_SINK: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar(
+    "skfusion_undefined_sink", default=None
+)
+
+
+@contextlib.contextmanager
+def undefined_reported_to(sink: Callable[[int], None]) -> Iterator[None]:
+    """Within the block, counts of undefined scores go to ``sink`` instead of a warning."""
+    token = _UNDEFINED_SINK.set(sink)
+    try:
+        yield
+    finally:
+        _UNDEFINED_SINK.reset(token)
+
+
+def undefined_message(n_undefined: int) -> str:
+    """The text of an :class:`UndefinedScoreWarning` for ``n_undefined`` pairs."""
+    return (
+        f"{n_undefined} (query, item) pair(s) had a zero fused vector, so their cosine "
+        "is undefined; they were scored -inf (ranked last)."
+    )
+
+
 def _warn_undefined(n_undefined: int) -> None:
-    if n_undefined:
-        warnings.warn(
-            f"{n_undefined} (query, item) pair(s) had a zero fused vector, so their cosine "
-            "is undefined; they were scored -inf (ranked last).",
-            UndefinedScoreWarning,
-            stacklevel=3,
-        )
+    if not n_undefined:
+        return
+    sink = _UNDEFINED_SINK.get()
+    if sink is not None:
+        sink(n_undefined)
+        return
+    warnings.warn(undefined_message(n_undefined), UndefinedScoreWarning, stacklevel=3)
 
 
 def _block_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
