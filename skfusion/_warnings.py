@@ -14,12 +14,21 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["internal_prefixes", "summarised_warnings", "user_stacklevel", "warn_at_caller"]
+__all__ = [
+    "WarnOnceMixin",
+    "internal_prefixes",
+    "summarised_warnings",
+    "user_stacklevel",
+    "warn_at_caller",
+]
+
+_RECORD_LOCK = threading.Lock()
 
 
 def internal_prefixes() -> tuple[str, ...]:
@@ -100,3 +109,65 @@ def _reissue(caught: list[warnings.WarningMessage], where: str) -> None:
         if len(items) > 1:
             message += f" [raised {len(items):,} times during {where}; this was the first]"
         warn_at_caller(message, category)
+
+
+class WarnOnceMixin:
+    """Warn once per estimator and kind; count every occurrence.
+
+    For scikit-learn estimators: the counts live in a record shared by the
+    estimator and its clones (:func:`sklearn.base.clone`, which
+    ``GridSearchCV`` and ``cross_validate`` call for every candidate and
+    fold), so a search reports each kind once, at the user's line, and
+    ``warning_counts_`` keeps the running totals. Put it before
+    ``BaseEstimator`` in the bases.
+    """
+
+    def _warning_record(self) -> dict[str, int]:
+        """Counts per warning kind, shared by this estimator and its clones."""
+        record: dict[str, int] | None = self.__dict__.get("_warning_counts")
+        if record is None:
+            with _RECORD_LOCK:
+                record = self.__dict__.setdefault("_warning_counts", {})
+        assert record is not None
+        return record
+
+    @property
+    def warning_counts_(self) -> dict[str, int]:
+        """How many items (or pairs) each kind of warning has concerned so far.
+
+        Counted over every call of this estimator and of its clones, including
+        the calls that did not warn because the kind had already been
+        reported. Empty when nothing was reported.
+        """
+        record = self._warning_record()
+        with _RECORD_LOCK:
+            return dict(record)
+
+    def __sklearn_clone__(self) -> Any:
+        new = super().__sklearn_clone__()  # type: ignore[misc]
+        # Clones share the record: a search warns once, not once per candidate and fold.
+        new.__dict__["_warning_counts"] = self._warning_record()
+        return new
+
+    def _warn_once(
+        self, kind: str, count: int, message: str, category: type[Warning] = UserWarning
+    ) -> None:
+        """Warn about ``kind`` the first time it happens to this estimator or a clone.
+
+        Always adds ``count`` to ``warning_counts_[kind]``; the warning is
+        attributed to the user's code (:func:`warn_at_caller`).
+        """
+        record = self._warning_record()
+        with _RECORD_LOCK:
+            first = kind not in record
+            record[kind] = record.get(kind, 0) + int(count)
+        if first:
+            warn_at_caller(
+                f"{message} This is reported once for {self._warning_owner()} and its clones; "
+                f"warning_counts_[{kind!r}] keeps the running count.",
+                category,
+            )
+
+    def _warning_owner(self) -> str:
+        """How the estimator is named in its warnings."""
+        return type(self).__name__

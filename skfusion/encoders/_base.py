@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import InvalidParameterError
 
 from .._arrays import EncodedArray
-from .._warnings import warn_at_caller
+from .._warnings import WarnOnceMixin
 from ._cache import normalize_model_ref
 
 if TYPE_CHECKING:
@@ -40,8 +40,6 @@ _VOLATILE_CONFIG_KEYS = frozenset(
     {"transformers_version", "torch_dtype", "dtype", "architectures", "name_or_path"}
 )
 _FINGERPRINT_SAMPLE = 4096
-#: Guards the warning records that encoders share with their clones.
-_WARNING_LOCK = threading.Lock()
 
 
 def resolve_device(device: str) -> str:
@@ -434,7 +432,7 @@ def as_item_list(X: Any) -> list[Any]:
     return items
 
 
-class BaseEncoder(TransformerMixin, BaseEstimator):
+class BaseEncoder(WarnOnceMixin, TransformerMixin, BaseEstimator):
     """Common base of :class:`ClipEncoder` and :class:`TextEncoder`.
 
     Subclasses implement ``_model_entry`` (load through the cache and return
@@ -546,52 +544,8 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
 
     # -- warnings --------------------------------------------------------------
 
-    def _warning_record(self) -> dict[str, int]:
-        """Counts per warning kind, shared by this encoder and its clones."""
-        record = self.__dict__.get("_warning_counts")
-        if record is None:
-            with _WARNING_LOCK:
-                record = self.__dict__.setdefault("_warning_counts", {})
-        return record
-
-    @property
-    def warning_counts_(self) -> dict[str, int]:
-        """Items affected so far by each kind of warning (``"truncated"``: texts cut).
-
-        Counted over every ``transform`` of this encoder and of its clones
-        (:func:`sklearn.base.clone`, as ``GridSearchCV`` and
-        ``cross_validate`` make them), including the calls that did not warn
-        because the kind had already been reported. Empty when nothing was
-        reported.
-        """
-        record = self._warning_record()
-        with _WARNING_LOCK:
-            return dict(record)
-
-    def __sklearn_clone__(self) -> BaseEncoder:
-        new = super().__sklearn_clone__()
-        # Clones share the record: a search over a Pipeline warns once, not once per fit.
-        new.__dict__["_warning_counts"] = self._warning_record()
-        return new
-
-    def _warn_once(self, kind: str, n_affected: int, message: str) -> None:
-        """Warn about ``kind`` the first time it happens to this encoder or a clone; count always.
-
-        The warning is attributed to the user's code (the first frame outside
-        skfusion, scikit-learn and joblib), so a cross-validation reports the
-        user's call rather than scikit-learn's files.
-        """
-        record = self._warning_record()
-        with _WARNING_LOCK:
-            first = kind not in record
-            record[kind] = record.get(kind, 0) + int(n_affected)
-        if first:
-            warn_at_caller(
-                f"{message} This is reported once for {type(self).__name__}"
-                f"({display_name(self.model)!r}) and its clones; "
-                f"warning_counts_[{kind!r}] keeps the running count.",
-                UserWarning,
-            )
+    def _warning_owner(self) -> str:
+        return f"{type(self).__name__}({display_name(self.model)!r})"
 
     # -- output ----------------------------------------------------------------
 

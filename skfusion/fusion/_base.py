@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
@@ -15,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._arrays import EncodedArray, encoder_id_of, modality_of
 from .._validation import check_unit_rows, row_sq_norms
-from .._warnings import warn_at_caller
+from .._warnings import WarnOnceMixin
 from ..catalog import Catalog
 from ..metrics import RankingScorer, parse_metric
 from ._approximate import approximate_kneighbors
@@ -53,11 +52,10 @@ def _unit_cosine(S: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 
 _ONE = np.ones(1, dtype=np.float64)
-_WARNING_LOCK = threading.Lock()
 _UNIT_SCORER = DualScorer(_unit_cosine, lambda: static_torch_scorer(_ONE.astype(np.float32)))
 
 
-class BaseFusion(TransformerMixin, BaseEstimator):
+class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
     """Base class of vector-fusion estimators over a :class:`~skfusion.Catalog`.
 
     Subclasses implement ``_fit_weights(catalog)`` (returning
@@ -244,46 +242,11 @@ class BaseFusion(TransformerMixin, BaseEstimator):
         return cat.matrices(), cat.gram, self._scorer_for(queries)
 
     # -- warnings --------------------------------------------------------------------
-    def _warning_record(self) -> dict[str, int]:
-        """Counts per warning kind, shared by this estimator and its clones."""
-        record = self.__dict__.get("_warning_counts")
-        if record is None:
-            with _WARNING_LOCK:
-                record = self.__dict__.setdefault("_warning_counts", {})
-        return record
-
-    @property
-    def warning_counts_(self) -> dict[str, int]:
-        """(query, item) pairs affected so far by each kind of warning.
-
-        ``"undefined"``: pairs whose fused vector was zero (scored -inf). Counted
-        over every search of this estimator and of its clones (``GridSearchCV``
-        makes one per candidate and fold), including those that did not warn
-        because the kind had already been reported once.
-        """
-        record = self._warning_record()
-        with _WARNING_LOCK:
-            return dict(record)
-
-    def __sklearn_clone__(self) -> Any:
-        new = super().__sklearn_clone__()
-        # Clones share the record: a grid search warns once, not once per candidate and fold.
-        new.__dict__["_warning_counts"] = self._warning_record()
-        return new
-
     def _report_undefined(self, n_undefined: int) -> None:
-        """Count undefined scores; warn the first time, at the user's line."""
-        record = self._warning_record()
-        with _WARNING_LOCK:
-            first = "undefined" not in record
-            record["undefined"] = record.get("undefined", 0) + int(n_undefined)
-        if first:
-            warn_at_caller(
-                f"{undefined_message(n_undefined)} This is reported once for "
-                f"{type(self).__name__} and its clones; warning_counts_['undefined'] keeps "
-                "the running count.",
-                UndefinedScoreWarning,
-            )
+        """Count undefined scores (``warning_counts_["undefined"]``); warn the first time."""
+        self._warn_once(
+            "undefined", n_undefined, undefined_message(n_undefined), UndefinedScoreWarning
+        )
 
     # -- scoring ---------------------------------------------------------------------
     def decision_function(self, X: Any) -> np.ndarray:
