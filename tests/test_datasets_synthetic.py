@@ -360,3 +360,8 @@ def test_bad_input_raises(kwargs, match):
     kwargs = {"n_items": 20, "n_queries": 2, "dim": 4, "n_topics": 2, **kwargs}
     with pytest.raises(ValueError, match=re.escape(match)):
         make_catalog(**kwargs)
+
+
+def test_relevance_is_the_qrels_under_the_loaders_name() -> None:
+    data = make_catalog(50, 5, random_state=0)
+    assert data.relevance is data.qrels

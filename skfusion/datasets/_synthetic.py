@@ -557,6 +557,10 @@ def make_catalog(
             Unit-row text query embeddings.
         qrels : scipy.sparse.csr_matrix of shape (n_queries, n_items), float64
             Graded gains; every row has at least one positive entry.
+        relevance : scipy.sparse.csr_matrix
+            The same matrix as ``qrels``, under the name the other dataset
+            loaders use (:func:`~skfusion.datasets.load_cranfield`,
+            :func:`~skfusion.io.load_beir`).
         targets : ndarray of shape (n_queries,), int
             The target item of each query (it has the top gain).
         topics : ndarray of shape (n_items,), int
@@ -656,6 +660,7 @@ def make_catalog(
         modalities={name: specs[name][0] for name in names},
         queries=queries,
         qrels=qrels,
+        relevance=qrels,
         targets=targets,
         topics=topics.astype(np.intp),
         ids=ids,
