@@ -454,6 +454,17 @@ def write_shard(
     write_atomic(_shard_checksum_path(shards, k), lambda fh: fh.write(digest))
 
 
+def shard_checksum_ok(shards: Path, k: int) -> bool:
+    """Whether shard ``k`` and its checksum file exist and agree (no bit flip or truncation)."""
+    path, check = _shard_path(shards, k), _shard_checksum_path(shards, k)
+    if not path.is_file() or not check.is_file():
+        return False
+    try:
+        return sha256_file(path) == check.read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        return False
+
+
 #: What reading a damaged shard can raise (it is then encoded again).
 _SHARD_ERRORS = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
 
@@ -468,12 +479,9 @@ def read_shard(
     inputs, or holds another row range (shards swapped or renamed).
     """
     path = _shard_path(shards, k)
-    check = _shard_checksum_path(shards, k)
-    if not path.is_file() or not check.is_file():
+    if not shard_checksum_ok(shards, k):
         return None
     try:
-        if sha256_file(path) != check.read_text(encoding="ascii").strip():
-            return None
         with np.load(path, allow_pickle=False) as data:
             if str(data["fingerprint"]) != fp:
                 return None

@@ -152,14 +152,10 @@ def _shard_done(shards: Path, k: int, fp: str, span: tuple[int, int]) -> bool:
     """Whether shard ``k`` is finished and intact: its checksum file matches, it belongs to
     this build (fingerprint) and it encodes the global rows ``span`` (not swapped or renamed).
     Anything else is encoded again."""
-    path = _build._shard_path(shards, k)
-    check = _build._shard_checksum_path(shards, k)
-    if not path.is_file() or not check.is_file():
+    if not _build.shard_checksum_ok(shards, k):
         return False
     try:
-        if _build.sha256_file(path) != check.read_text(encoding="ascii").strip():
-            return False
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(_build._shard_path(shards, k), allow_pickle=False) as data:
             if "span" not in data.files or tuple(data["span"].tolist()) != tuple(span):
                 return False
             return str(data["fingerprint"]) == fp

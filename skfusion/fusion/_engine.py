@@ -72,6 +72,32 @@ class UndefinedScoreWarning(RuntimeWarning):
     """Some items had a zero fused vector for a query; they were ranked last (-inf)."""
 
 
+def static_sq_norms(K: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``wᵀ K_i w`` per item for one static weight vector, in float64.
+
+    Parameters
+    ----------
+    K : ndarray of shape (C, C, B)
+        Per-item Gram entries.
+    w : ndarray of shape (C,)
+
+    Returns
+    -------
+    ndarray of shape (B,), float64
+        The squared norm of each item's fused vector ``Σ_c w_c e_ic``.
+    """
+    C = K.shape[0]
+    out = np.zeros(K.shape[2], dtype=np.float64)
+    for a in range(C):
+        if w[a] == 0:
+            continue
+        out += (w[a] * w[a]) * K[a, a]
+        for b in range(a + 1, C):
+            if w[b] != 0:
+                out += (2.0 * w[a] * w[b]) * K[a, b]
+    return out
+
+
 def fused_cosine(S: np.ndarray, K: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Cosine between each query and each item's weighted fused vector.
 
@@ -94,12 +120,7 @@ def fused_cosine(S: np.ndarray, K: np.ndarray, W: np.ndarray) -> np.ndarray:
     C = S.shape[0]
     if W.ndim == 1:
         num = np.tensordot(W.astype(S.dtype, copy=False), S, axes=1)
-        den2 = np.zeros(S.shape[2], dtype=np.float64)
-        for a in range(C):
-            den2 += (W[a] * W[a]) * K[a, a]
-            for b in range(a + 1, C):
-                den2 += (2.0 * W[a] * W[b]) * K[a, b]
-        den = np.sqrt(np.maximum(den2, 0.0)).astype(S.dtype)
+        den = np.sqrt(np.maximum(static_sq_norms(K, W), 0.0)).astype(S.dtype)
         with np.errstate(divide="ignore", invalid="ignore"):
             num /= den
         if not den.all():
@@ -695,12 +716,7 @@ def fused_matrix(
                     block += t
             if first:
                 block[...] = 0.0
-            den2 = np.zeros(e - s, dtype=np.float64)  # wᵀ K_i w, as the Gram form
-            for a in active:
-                den2 += (w[a] * w[a]) * gram[a, a, s:e]
-                for b in active:
-                    if b > a:
-                        den2 += (2.0 * w[a] * w[b]) * gram[a, b, s:e]
+            den2 = static_sq_norms(gram[:, :, s:e], w)  # as the Gram form decides
             np.multiply(block, block, out=t)
             norms = np.sqrt(t.sum(axis=1, dtype=np.float64))
             ok = (den2 > 0) & (norms > 0)
