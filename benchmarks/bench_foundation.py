@@ -30,7 +30,7 @@ import numpy as np
 from _common import best_of, unit_matrix
 
 from skfusion import Catalog, HybridFusion
-from skfusion.fusion import global_weights
+from skfusion.fusion._functional import global_weights
 
 
 def literal_original(queries: np.ndarray, comps: list[np.ndarray]) -> np.ndarray:

@@ -38,18 +38,18 @@ from skfusion import (
     AgreementFusion,
     AgreementFusionCV,
     AverageFusion,
-    CalibratedFusion,
     Catalog,
-    CombMNZFusion,
-    CombSUMFusion,
     HybridFusion,
     LearnedFusion,
     RRFusion,
+    ScoreFusion,
     WeightedFusion,
 )
 from skfusion.datasets import make_catalog
-from skfusion.demo import simplex_grid
 from skfusion.evaluation import Tuned, benchmark_strategies, permutation_test
+from skfusion.fusion import simplex_grid
+from skfusion.fusion.calibrated import _CalibratedFusion
+from skfusion.fusion.score_fusion import _CombMNZ
 
 SYNTHETIC = {
     "equal": {
@@ -75,7 +75,7 @@ SYNTHETIC = {
 
 def cranfield(cache: str | None) -> tuple[Catalog, np.ndarray, np.ndarray, np.ndarray]:
     from skfusion.datasets import load_cranfield
-    from skfusion.demo import embed_cranfield
+    from skfusion.demo._cranfield import embed_cranfield
 
     data = load_cranfield()
     fields = ("title", "abstract", "authors", "bibliography")
@@ -106,7 +106,7 @@ def strategies(catalog: Catalog, step: float) -> dict[str, Any]:
         "agreement": AgreementFusion(catalog),
         # The recommended default: the target weights and the prior chosen on the
         # training queries by the estimator itself; its grid contains the
-        # label-free default (equal target, prior 0.25) and, at prior 1, every
+        # label-free default (equal target, prior 0.75) and, at prior 1, every
         # fixed weighting of "weighted (tuned)".
         "agreement (cv)": Tuned(AgreementFusionCV(catalog, prior_weights_grid=grid)),
         # The same search through GridSearchCV (3 inner folds), as run in session 4.
@@ -116,11 +116,11 @@ def strategies(catalog: Catalog, step: float) -> dict[str, Any]:
         "average": AverageFusion(catalog),
         "weighted (tuned)": Tuned(WeightedFusion(catalog), {"weights": grid}),
         "hybrid": HybridFusion(catalog),
-        "combsum-zscore": CombSUMFusion(catalog),
-        "combmnz-minmax": CombMNZFusion(catalog),
+        "combsum-zscore": ScoreFusion(catalog),
+        "combmnz-minmax": _CombMNZ(catalog),
         "rrf": RRFusion(catalog),
-        "calibrated": CalibratedFusion(catalog),
-        "calibrated (tuned)": Tuned(CalibratedFusion(catalog), {"weights": grid}),
+        "calibrated": _CalibratedFusion(catalog),
+        "calibrated (tuned)": Tuned(_CalibratedFusion(catalog), {"weights": grid}),
         "learned (tuned)": Tuned(
             LearnedFusion(catalog, random_state=0), {"alpha": [0.01, 0.1, 1.0]}
         ),

@@ -27,16 +27,15 @@ from skfusion import (
     AgreementFusion,
     AgreementFusionCV,
     AverageFusion,
-    CalibratedFusion,
     Catalog,
-    CombMAXFusion,
-    CombMNZFusion,
-    CombSUMFusion,
     HybridFusion,
     RRFusion,
+    ScoreFusion,
     WeightedFusion,
 )
 from skfusion.fusion.agreement import _SHARES_CACHE
+from skfusion.fusion.calibrated import _CalibratedFusion
+from skfusion.fusion.score_fusion import _CombMNZ
 
 
 def main() -> None:
@@ -89,13 +88,13 @@ def main() -> None:
         "average": AverageFusion(catalog),
         "weighted": WeightedFusion(catalog, weights=[0.5, 0.3, 0.2]),
         "hybrid": HybridFusion(catalog),
-        "combsum (zscore)": CombSUMFusion(catalog),
-        "combsum (dbsf)": CombSUMFusion(catalog, normalization="dbsf"),
-        "combsum (minmax)": CombSUMFusion(catalog, normalization="minmax"),
-        "combmax (zscore)": CombMAXFusion(catalog),
-        "combmnz (minmax, depth 100)": CombMNZFusion(catalog),
+        "combsum (zscore)": ScoreFusion(catalog),
+        "combsum (dbsf)": ScoreFusion(catalog, normalization="dbsf"),
+        "combsum (minmax)": ScoreFusion(catalog, normalization="minmax"),
+        "combmax (zscore)": ScoreFusion(catalog, method="max"),
+        "combmnz (minmax, depth 100)": _CombMNZ(catalog),
         "rrf (k 60, depth 100)": RRFusion(catalog),
-        "calibrated": CalibratedFusion(catalog),
+        "calibrated": _CalibratedFusion(catalog),
     }
 
     def timed(est: Any) -> None:

@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline
 
 from skfusion import TextEncoder, WeightedFusion
 from skfusion.datasets import load_cranfield, load_cranfield_minilm
-from skfusion.demo import simplex_grid
+from skfusion.fusion import simplex_grid
 
 cran = load_cranfield_minilm()
 catalog = cran.catalog

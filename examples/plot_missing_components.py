@@ -17,7 +17,7 @@ with masks and with a common workaround — filling the gaps with a placeholder 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skfusion import AverageFusion, CalibratedFusion, Catalog, HybridFusion, WeightedFusion
+from skfusion import AverageFusion, Catalog, HybridFusion, WeightedFusion
 from skfusion.datasets import make_catalog
 
 rng = np.random.default_rng(0)
@@ -59,7 +59,6 @@ strategies = {
     "average": AverageFusion,
     "fixed 0.4/0.3/0.3": lambda c: WeightedFusion(c, weights=[0.4, 0.3, 0.3]),
     "hybrid": HybridFusion,
-    "calibrated": CalibratedFusion,
 }
 rates = [0.0, 0.2, 0.4, 0.6]
 ndcg = {(how, name): [] for how in ("mask", "placeholder") for name in strategies}
@@ -101,8 +100,8 @@ plt.show()
 # %%
 # What the curves say
 # -------------------
-# A mask is not a free win for every strategy. Hybrid and calibrated fusion do better with the
-# mask than with the placeholder, and lose little as images go missing. The average and fixed
+# A mask is not a free win for every strategy. Hybrid fusion does better with the mask than
+# with the placeholder, and loses little as images go missing. The average and fixed
 # weights collapse with the mask as soon as images are missing: because of the modality gap
 # (see :ref:`sphx_glr_auto_examples_plot_modality_gap.py`), an item scored on its texts alone
 # gets a higher cosine than a complete item whose low-cosine image pulls its fused vector away

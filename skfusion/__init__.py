@@ -9,17 +9,21 @@ for queries exactly and fast, so that whole retrieval systems fit in
 from ._arrays import EncodedArray
 from .catalog import Catalog
 from .catalog._build import CatalogBuildError
+
+# CalibratedFusion and Comb*Fusion are deprecated: importable for one more release,
+# warning when instantiated, not in __all__.
 from .fusion import (
     AgreementFusion,
     AgreementFusionCV,
     AverageFusion,
-    CalibratedFusion,
-    CombMAXFusion,
-    CombMNZFusion,
-    CombSUMFusion,
+    CalibratedFusion,  # noqa: F401
+    CombMAXFusion,  # noqa: F401
+    CombMNZFusion,  # noqa: F401
+    CombSUMFusion,  # noqa: F401
     HybridFusion,
     LearnedFusion,
     RRFusion,
+    ScoreFusion,
     WeightedFusion,
 )
 
@@ -29,18 +33,16 @@ __all__ = [
     "AgreementFusion",
     "AgreementFusionCV",
     "AverageFusion",
-    "CalibratedFusion",
+    "BM25Encoder",
     "Catalog",
     "CatalogBuildError",
     "ClipEncoder",
-    "CombMAXFusion",
-    "CombMNZFusion",
-    "CombSUMFusion",
     "EncodedArray",
     "HybridFusion",
     "LearnedFusion",
     "MixtureEncoder",
     "RRFusion",
+    "ScoreFusion",
     "TextEncoder",
     "WeightedFusion",
     "__version__",
@@ -49,7 +51,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     # Encoders import torch and transformers; load them only when asked for.
-    if name in ("ClipEncoder", "MixtureEncoder", "TextEncoder"):
+    if name in ("BM25Encoder", "ClipEncoder", "MixtureEncoder", "TextEncoder"):
         from . import encoders
 
         return getattr(encoders, name)

@@ -168,6 +168,12 @@ class WarnOnceMixin:
                 category,
             )
 
+    def _count_only(self, kind: str, count: int) -> None:
+        """Add ``count`` to ``warning_counts_[kind]`` without warning (an expected case)."""
+        record = self._warning_record()
+        with _RECORD_LOCK:
+            record[kind] = record.get(kind, 0) + int(count)
+
     def _warning_owner(self) -> str:
         """How the estimator is named in its warnings."""
         return type(self).__name__

@@ -219,7 +219,8 @@ def format_demo_table(result: Any) -> str:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    from .demo import run_demo, write_report
+    from .demo import run_demo
+    from .demo._report import write_report
 
     mode = "clip" if args.clip else "text"
     model = args.clip or args.text_model
@@ -270,10 +271,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         target = ", ".join(
             f"{n} {v:.1f}" for n, v in zip(names, fold.best_params["prior_weights"], strict=True)
         )
+        lexical = fold.best_params.get("lexical_weight")
+        bm25 = "" if lexical is None else f", bm25 weight {lexical:.1f}"
         print(
-            f"  fold {fold.fold}: prior {fold.best_params['prior']:.2f}, target {target}  "
+            f"  fold {fold.fold}: impute {fold.best_params['impute']}, prior "
+            f"{fold.best_params['prior']:.2f}, target {target}{bm25}  "
             f"({s['tuning_metric']} {fold.best_score:.3f})"
         )
+    if result.lexical_tests:
+        print(
+            "\nDense + lexical ('agreement-cv') against BM25 alone and the best dense-only row "
+            "(paired randomisation test, Holm over 2):"
+        )
+        for t in result.lexical_tests:
+            print(
+                f"  {t['strategy']} − {t['versus']}, {t['metric']}: {t['mean']:.3f} vs "
+                f"{t['versus_mean']:.3f} ({t['mean_difference']:+.3f}, p {t['p_value']:.2g})"
+            )
     for message in dict.fromkeys(str(w.message) for w in caught):
         print(f"note: {message}")
     print(f"\nReport written to {os.path.abspath(args.out)}/:")

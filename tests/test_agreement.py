@@ -9,13 +9,9 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 from skfusion import AgreementFusion, AverageFusion, Catalog, WeightedFusion
 from skfusion.datasets import make_catalog
-from skfusion.fusion import (
-    STRATEGIES,
-    agreement_weights,
-    impute_components,
-    score,
-    similarity_covariances,
-)
+from skfusion.fusion._functional import score
+from skfusion.fusion._registry import STRATEGIES
+from skfusion.fusion.agreement import agreement_weights, impute_components, similarity_covariances
 
 from ._data import correlated_components, unit_rows
 from ._tolerance import RTOL32, fused_atol

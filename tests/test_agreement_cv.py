@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_without_judgments_it_is_the_label_free_default() -> None:
     ref = AgreementFusion(cat).fit().decision_function(data.queries)
     for args in ((), (data.queries,)):
         est = AgreementFusionCV(cat).fit(*args)
-        assert est.prior_ == 0.25
+        assert est.prior_ == 0.75
         np.testing.assert_allclose(est.prior_weights_, 1 / 3)
         np.testing.assert_array_equal(est.decision_function(data.queries), ref)
         assert not hasattr(est, "cv_results_")
@@ -265,3 +266,118 @@ def test_bad_judgments_leave_it_unfitted(judged) -> None:
         est.fit(2 * X, y)  # queries that are not unit-norm
     with pytest.raises(NotFittedError):
         est.predict(X)
+
+
+# -- lexical evidence (BM25-like sparse components) ----------------------------------------
+
+
+def _lexical_catalog(seed: int = 0) -> tuple[Catalog, np.ndarray, np.ndarray, Any]:
+    """A synthetic catalog plus an informative lexical component and the full-width queries.
+
+    Each item holds 4 of 2,000 terms; each query holds 2 terms of each of its most
+    relevant items (so lexical evidence finds them) and one random term.
+    """
+    import scipy.sparse as sp
+
+    data = make_catalog(
+        240, 40, random_state=seed, missing_rate={"description": 0.3}, modality_gap=1.4
+    )
+    rng = np.random.default_rng(seed)
+    n, V = 240, 2000
+    rows = np.repeat(np.arange(n), 4)
+    cols = np.concatenate([rng.choice(V, 4, replace=False) for _ in range(n)])
+    D = sp.csr_array((rng.uniform(0.5, 3.0, rows.size), (rows, cols)), shape=(n, V))
+    rel = data.qrels.toarray()
+    Q = np.zeros((40, V))
+    for q in range(40):
+        for item in np.flatnonzero(rel[q] >= rel[q].max()):
+            Q[q, D[[item]].indices[:2]] = 1.0
+        Q[q, rng.integers(V)] += 1.0
+    cat = Catalog.from_arrays(data.components, masks=data.masks, lexical={"bm25": D})
+    X = sp.hstack([sp.csr_array(data.queries), sp.csr_array(Q)]).tocsr()
+    return cat, np.asarray(data.queries), data.qrels, X
+
+
+def _minmax(S: np.ndarray) -> np.ndarray:
+    S = np.asarray(S, dtype=np.float64)
+    lo, hi = S.min(axis=1, keepdims=True), S.max(axis=1, keepdims=True)
+    return np.where(hi > lo, (S - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0)
+
+
+def test_lexical_weight_is_chosen_and_scores_are_the_literal_convex_combination() -> None:
+    cat, Xd, y, X = _lexical_catalog()
+    est = AgreementFusionCV(cat, priors=[0.5, 1.0]).fit(X, y)
+    assert est.lexical_weight_ > 0
+    assert est.best_params_["lexical_weight"] == est.lexical_weight_
+    res = est.cv_results_
+    assert res["param_lexical_weight"][est.best_index_] == est.lexical_weight_
+    # The dense rows are those of the same search without lexical evidence.
+    dense_only = AgreementFusionCV(cat, priors=[0.5, 1.0], lexical_weights=[0.0]).fit(X, y)
+    n_dense = dense_only.cv_results_["mean_test_score"].size
+    np.testing.assert_array_equal(
+        res["mean_test_score"][:n_dense], dense_only.cv_results_["mean_test_score"]
+    )
+    assert dense_only.lexical_weight_ == 0.0
+    assert np.all(res["param_lexical_weight"][:n_dense] == 0)
+    assert res["mean_test_score"].size == n_dense + 10  # α = 0.1 … 1
+    # Literal: the chosen dense candidate's fused cosines and the lexical products.
+    alpha = est.lexical_weight_
+    ref_dense = AgreementFusion(
+        cat,
+        prior=est.prior_,
+        prior_weights=est.prior_weights_,
+        impute=est.impute_,
+    ).fit()
+    f = ref_dense.decision_function(Xd)
+    b = (X[:, cat.dim :] @ cat.lexical["bm25"].T).toarray()
+    expected = (1 - alpha) * _minmax(f) + alpha * _minmax(b)
+    np.testing.assert_allclose(est.decision_function(X), expected, atol=1e-6)
+    top = est.kneighbors(X, 10, return_distance=False)
+    order = np.lexsort((np.tile(np.arange(cat.n_items), (40, 1)), -expected), axis=1)[:, :10]
+    np.testing.assert_array_equal(top, order)
+    # The chosen row's mean is the estimator's own score on these queries.
+    assert est.best_score_ == pytest.approx(est.score(X, y), abs=1e-12)
+    # Lexical evidence alone (α = 1) is a candidate too.
+    lex_only = ranking_metrics(
+        y,
+        ranking=np.lexsort((np.tile(np.arange(cat.n_items), (40, 1)), -_minmax(b)), axis=1)[:, :10],
+        metrics=["ndcg@10"],
+    )["ndcg@10"]
+    assert res["mean_test_score"][-1] == pytest.approx(lex_only, abs=1e-12)
+
+
+def test_without_lexical_columns_or_judgments_the_lexical_weight_is_zero() -> None:
+    cat, Xd, y, X = _lexical_catalog()
+    assert AgreementFusionCV(cat, priors=[1.0]).fit(Xd, y).lexical_weight_ == 0.0
+    label_free = AgreementFusionCV(cat).fit(X)
+    assert label_free.lexical_weight_ == 0.0
+    np.testing.assert_array_equal(
+        label_free.kneighbors(X, 5, return_distance=False),
+        AgreementFusion(cat).fit().kneighbors(Xd, 5, return_distance=False),
+    )
+
+
+def test_lexical_weights_are_validated_and_approximate_is_refused() -> None:
+    cat, _, y, X = _lexical_catalog()
+    for bad in ([1.5], [[0.1]], "some", [np.nan]):
+        with pytest.raises((ValueError, TypeError)):
+            AgreementFusionCV(cat, lexical_weights=bad).fit(X, y)
+    est = AgreementFusionCV(cat, priors=[1.0], approximate=True).fit(X, y)
+    assert est.lexical_weight_ > 0
+    with pytest.raises(ValueError, match="approximate=False"):
+        est.kneighbors(X, 5)
+
+
+def test_dense_catalog_results_do_not_change_with_lexical_weights() -> None:
+    data = make_catalog(150, 20, random_state=1)
+    cat = Catalog.from_arrays(data.components, masks=data.masks)
+    a = AgreementFusionCV(cat, priors=[0.5, 1.0]).fit(data.queries, data.qrels)
+    b = AgreementFusionCV(cat, priors=[0.5, 1.0], lexical_weights=[0.0, 0.5]).fit(
+        data.queries, data.qrels
+    )
+    assert "param_lexical_weight" not in a.cv_results_
+    assert "lexical_weight" not in a.best_params_
+    np.testing.assert_array_equal(
+        a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"]
+    )
+    assert a.lexical_weight_ == b.lexical_weight_ == 0.0

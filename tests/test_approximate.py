@@ -13,8 +13,10 @@ from sklearn.model_selection import GridSearchCV
 
 from skfusion import Catalog, HybridFusion, WeightedFusion
 from skfusion.datasets import make_catalog
-from skfusion.fusion import STRATEGIES, CombSUMFusion, similarity_moments
+from skfusion.fusion import ScoreFusion
 from skfusion.fusion._approximate import candidate_pools
+from skfusion.fusion._registry import STRATEGIES
+from skfusion.fusion._stats import similarity_moments
 
 from ._tolerance import assert_same_topk, f32_atol, fused_atol
 
@@ -121,7 +123,7 @@ def test_result_is_exact_top_k_of_the_candidates(name, catalog, queries, atol):
 
 def test_minmax_extremes_come_from_the_candidates(catalog, queries):
     """Min-max normalisation is approximate: the extremes are taken over the candidates."""
-    est = CombSUMFusion(catalog, normalization="minmax", approximate=True, n_candidates=30)
+    est = ScoreFusion(catalog, normalization="minmax", approximate=True, n_candidates=30)
     scores, idx = est.fit().kneighbors(queries, 10)
     pools = candidate_pools(catalog.ann_index, queries, 30, N_ITEMS, lowest=True)
     mats, mask = catalog.matrices(), catalog.mask
@@ -368,3 +370,220 @@ def test_float16_catalog(data, queries):
         exact = cls(cat).fit().kneighbors(queries, 10)
         approx = cls(cat, approximate=True, n_candidates=N_ITEMS - 1).fit().kneighbors(queries, 10)
         assert_same_topk(*approx, *exact, atol=1e-5, rtol=1e-4)
+
+
+# -- target_recall: calibrated search parameters (issue 17) ---------------------------------
+
+
+def _worst_list_recall(cat, queries, pools, k):
+    """Independent recall (float64 NumPy, literal): per query, the worst over the exact top-k
+    of each component, of the static fusion G and of each pair of components at equal weight
+    (fused cosine over the components an item has) of the fraction found among the candidates.
+    """
+    E = np.stack([np.asarray(m, dtype=np.float64) for m in cat.matrices()])  # (C, N, d)
+    mask = np.asarray(cat.mask)
+    C = E.shape[0]
+    G = cat.ann_index.fused_weights
+    weightings = [np.eye(C)[c] for c in range(C)] + [G]
+    weightings += [(np.eye(C)[a] + np.eye(C)[b]) / 2 for a in range(C) for b in range(a + 1, C)]
+    Q = np.asarray(queries, dtype=np.float64)
+    Q = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    recalls = []
+    for q in range(Q.shape[0]):
+        worst = 1.0
+        for w in weightings:
+            wi = w[:, None] * mask  # (C, N)
+            vec = np.einsum("cn,cnd->nd", wi, E)
+            norm = np.linalg.norm(vec, axis=1)
+            s = np.where(norm > 1e-6, (vec @ Q[q]) / np.where(norm > 1e-6, norm, 1.0), -np.inf)
+            top = np.argsort(-s, kind="stable")[:k]
+            worst = min(worst, np.isin(top, pools[q]).mean())
+        recalls.append(worst)
+    return float(np.mean(recalls))
+
+
+@pytest.fixture(scope="module")
+def calibrated(data):
+    cat = Catalog(data.components, ids=data.ids, masks=data.masks)
+    return cat.build_index(n_lists=16, target_recall=0.95, random_state=0)
+
+
+def test_target_recall_is_reached_and_measured_independently(calibrated, data, queries):
+    cal = calibrated.ann_index.calibration
+    assert (cal["target_recall"], cal["k"], cal["queries"]) == (0.95, 10, "pseudo")
+    assert cal["n_queries"] == 256
+    assert cal["recall"] >= 0.95
+    assert 0 < cal["recall_lower"] <= cal["recall"]
+    assert calibrated.ann_index.n_probe == cal["n_probe"]
+    # Held-out queries (make_catalog's own, not the pseudo-queries): recompute the recall of
+    # the calibrated setting with an independent exact top-k; it must also reach the target
+    # up to the sampling error of 256 calibration queries.
+    pools = candidate_pools(
+        calibrated.ann_index, queries, cal["n_candidates"], N_ITEMS, lowest=False
+    )
+    held_out = _worst_list_recall(calibrated, queries, pools, 10)
+    assert held_out >= 0.95 - 0.03
+    # The strategy users search with: HybridFusion's approximate top-10 against its exact one.
+    exact = HybridFusion(calibrated).fit().kneighbors(queries, 10, return_distance=False)
+    approx = HybridFusion(calibrated, approximate=True).fit().kneighbors(queries, 10, False)
+    hits = [np.intersect1d(a, e).size for a, e in zip(approx, exact, strict=True)]
+    assert np.mean(hits) / 10 >= 0.95 - 0.03
+
+
+def test_calibration_recall_matches_an_independent_count(data, queries):
+    cat = Catalog(data.components, ids=data.ids, masks=data.masks)
+    cat.build_index(n_lists=16, target_recall=0.9, calibration_queries=queries[:20])
+    cal = cat.ann_index.calibration
+    assert (cal["queries"], cal["n_queries"]) == ("given", 20)
+    pools = candidate_pools(cat.ann_index, queries[:20], cal["n_candidates"], N_ITEMS, lowest=False)
+    assert cal["recall"] == pytest.approx(_worst_list_recall(cat, queries[:20], pools, 10))
+
+
+def test_a_given_n_probe_is_kept_and_only_n_candidates_calibrated(data):
+    cat = Catalog(data.components, ids=data.ids, masks=data.masks)
+    cat.build_index(n_lists=16, n_probe=16, target_recall=1.0)
+    cal = cat.ann_index.calibration
+    assert cat.ann_index.n_probe == cal["n_probe"] == 16
+    assert cal["recall"] == 1.0
+
+
+def test_unreachable_target_warns_and_keeps_the_best_setting(data):
+    cat = Catalog(data.components, ids=data.ids, masks=data.masks)
+    with pytest.warns(UserWarning, match="target_recall=1.0 was not reached"):
+        cat.build_index(n_lists=16, n_probe=1, target_recall=1.0)
+    assert cat.ann_index.calibration["recall"] < 1.0
+
+
+def test_calibration_is_saved_shown_and_pickled(calibrated, queries, tmp_path):
+    index = calibrated.ann_index
+    assert f"n_candidates={index.n_candidates}" in repr(index)
+    assert "recall@10=" in repr(index)
+    assert "target 0.95" in repr(index)
+    loaded = Catalog.load(calibrated.save(tmp_path / "cat"))
+    assert loaded.ann_index.calibration == index.calibration
+    assert loaded.ann_index.n_probe == index.n_probe
+    assert pickle.loads(pickle.dumps(calibrated)).ann_index.calibration == index.calibration
+    est = HybridFusion(loaded, approximate=True).fit()
+    _assert_same(
+        est.kneighbors(queries),
+        HybridFusion(calibrated, approximate=True).fit().kneighbors(queries),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"recall": 1.5}, "'recall' must be a number in \\[0, 1\\]"),
+        ({"recall": "high"}, "'recall' must be a number"),
+        ({"k": 0}, "'k' must be a positive integer"),
+        ({"k": True}, "'k' must be a positive integer"),
+        ({"n_candidates": 5}, "'n_candidates' \\(5\\) is below k"),
+        ({"queries": "mine"}, "'queries' must be 'pseudo' or 'given'"),
+        ({"recall_lower": 1.0}, "'recall_lower' \\(1.0\\) exceeds"),
+        ({"n_probe": 7}, "index.calibration.n_probe"),
+        ({"extra": 1}, "'extra' is unexpected or missing"),
+    ],
+)
+def test_tampered_calibration_is_refused(calibrated, tmp_path, change, match):
+    import json
+
+    path = calibrated.save(tmp_path / "cat")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["index"]["calibration"].update(change)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=match):
+        Catalog.load(path)
+
+
+def test_n_candidates_none_resolution(catalog, calibrated, queries):
+    assert HybridFusion(catalog).get_params()["n_candidates"] is None
+    # Uncalibrated index: 300 (the message names the resolved count).
+    with pytest.raises(ValueError, match="n_neighbors=301 exceeds n_candidates=300"):
+        HybridFusion(catalog, approximate=True).fit().kneighbors(queries, 301)
+    n = calibrated.ann_index.n_candidates
+    with pytest.raises(ValueError, match=f"n_neighbors={n + 1} exceeds n_candidates={n}"):
+        HybridFusion(calibrated, approximate=True).fit().kneighbors(queries, n + 1)
+    # An explicit count wins over the calibrated one, and the defaults equal it spelled out.
+    explicit = HybridFusion(calibrated, approximate=True, n_candidates=n).fit()
+    implicit = HybridFusion(calibrated, approximate=True).fit()
+    np.testing.assert_array_equal(implicit.kneighbors(queries)[1], explicit.kneighbors(queries)[1])
+    assert clone(implicit).get_params()["n_candidates"] is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"target_recall": 0.0}, ValueError, "target_recall must be in \\(0, 1\\]"),
+        ({"target_recall": 1.2}, ValueError, "target_recall must be in \\(0, 1\\]"),
+        ({"target_recall": "high"}, TypeError, "target_recall must be a number"),
+        ({"target_recall": True}, TypeError, "target_recall must be a number"),
+        ({"target_recall": 0.9, "recall_k": 0}, ValueError, "recall_k must be at least 1"),
+        ({"calibration_queries": np.ones((2, DIM))}, ValueError, "only used with target_recall"),
+        (
+            {"target_recall": 0.9, "calibration_queries": np.ones((2, 3))},
+            ValueError,
+            "calibration_queries must be an array of shape \\(n_queries, 64\\)",
+        ),
+        (
+            {"target_recall": 0.9, "calibration_queries": np.full((2, DIM), np.nan)},
+            ValueError,
+            "calibration_queries holds NaN",
+        ),
+        (
+            {"target_recall": 0.9, "calibration_queries": np.zeros((2, DIM))},
+            ValueError,
+            "calibration_queries row 0 is all zeros",
+        ),
+    ],
+)
+def test_bad_calibration_parameters(data, kwargs, error, match):
+    cat = Catalog(data.components, ids=data.ids, masks=data.masks)
+    with pytest.raises(error, match=match):
+        cat.build_index(n_lists=16, **kwargs)
+    assert cat.ann_index is None
+
+
+# -- batches: one faiss call per index, the union of candidates re-scored in one pass -----
+
+
+@pytest.mark.parametrize("name", ["hybrid", "average", "weighted", "combsum", "calibrated"])
+@pytest.mark.parametrize(
+    ("union_limit", "overlap"),
+    [(1 << 15, 1e9), (200, 1e9), (1 << 15, 0.0)],
+    ids=["one-union", "many-unions", "per-query"],
+)
+def test_batch_search_equals_one_by_one(
+    name, catalog, queries, atol, union_limit, overlap, monkeypatch
+):
+    from skfusion.fusion import _approximate
+
+    monkeypatch.setattr(_approximate, "_UNION_LIMIT", union_limit)  # 200: many small groups
+    monkeypatch.setattr(_approximate, "_UNION_OVERLAP", overlap)  # 0: never a union pass
+    params = {**_params(name), "approximate": True, "n_candidates": 20}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # a deprecated strategy
+        est = STRATEGIES[name].estimator(catalog, **params).fit()
+    batch = est.kneighbors(queries, 10)
+    single = [est.kneighbors(q[None, :], 10) for q in queries]
+    one_by_one = (np.vstack([s for s, _ in single]), np.vstack([i for _, i in single]))
+    _assert_same(batch, one_by_one, atol)
+
+
+def test_auto_searches_exactly_when_cheaper_or_without_index(data, catalog, queries, monkeypatch):
+    from skfusion.fusion import _approximate
+
+    exact = HybridFusion(catalog).fit().kneighbors(queries)
+    # 800 items with 300 candidates from each of 4 indexes: exact search is cheaper.
+    auto = HybridFusion(catalog, approximate="auto").fit()
+    assert _approximate.prefer_exact(auto, len(queries))
+    np.testing.assert_array_equal(auto.kneighbors(queries)[1], exact[1])
+    bare = Catalog(data.components, ids=data.ids, masks=data.masks)
+    no_index = HybridFusion(bare, approximate="auto").fit()
+    np.testing.assert_array_equal(no_index.kneighbors(queries)[1], exact[1])
+    # When the model says approximate search is cheaper, "auto" is approximate=True.
+    monkeypatch.setattr(_approximate, "_RESCORE_UNIT", 0.0)
+    monkeypatch.setattr(_approximate, "_SCAN_UNIT", 0.0)
+    auto = HybridFusion(catalog, approximate="auto", n_candidates=10).fit()
+    assert not _approximate.prefer_exact(auto, len(queries))
+    approx = HybridFusion(catalog, approximate=True, n_candidates=10).fit().kneighbors(queries)
+    np.testing.assert_array_equal(auto.kneighbors(queries)[1], approx[1])

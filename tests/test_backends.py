@@ -12,9 +12,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from skfusion import Catalog, HybridFusion, LearnedFusion, WeightedFusion
-from skfusion.fusion import STRATEGIES
 from skfusion.fusion._backends import NumpyBackend, TorchBackend, resolve_backend
 from skfusion.fusion._engine import _page_releaser, dense_scores, topk_scores
+from skfusion.fusion._registry import STRATEGIES
 from skfusion.fusion._stats import similarity_moments
 
 from ._data import correlated_components, unit_rows

@@ -7,7 +7,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from skfusion import AverageFusion, Catalog, EncodedArray, HybridFusion, WeightedFusion
-from skfusion.fusion import score
+from skfusion.fusion._functional import score
 
 from ._data import correlated_components, unit_rows
 

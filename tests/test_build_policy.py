@@ -120,12 +120,14 @@ def test_bad_input_policy(
     (titles if component == "title" else images)[1] = value
     frame = pd.DataFrame({"id": ["g1", "bad", "g2"], "title": titles, "image": images})
     encoders = _encoders(tiny_clip_dir)
+    # missing="error": the missing cells (None, NaN, empty text) are rejected here like
+    # the bad ones; the default masks them (tests/test_build_missing.py).
     if reason is not None and policy == "raise":
         with pytest.raises(ValueError, match=rf"'{component}'.*item 'bad' \(row 1\)") as info:
-            Catalog.from_frame(frame, encoders, on_error=policy)
+            Catalog.from_frame(frame, encoders, on_error=policy, missing="error")
         assert info.match(reason)
         return
-    cat = Catalog.from_frame(frame, encoders, on_error=policy)
+    cat = Catalog.from_frame(frame, encoders, on_error=policy, missing="error")
     errors = cat.errors_
     assert list(errors.columns) == ["id", "component", "reason"]
     if reason is None:

@@ -156,7 +156,7 @@ def test_from_frame() -> None:
     )
     df.loc[1, "text"] = None
     with pytest.raises(ValueError, match="'body'.*missing for item 'b'"):
-        Catalog.from_frame(df, {"body": ("text", _FakeEncoder())})
+        Catalog.from_frame(df, {"body": ("text", _FakeEncoder())}, missing="error")
     with pytest.raises(ValueError, match="column 'nope'"):
         Catalog.from_frame(df, {"body": ("nope", _FakeEncoder())})
 

@@ -29,14 +29,13 @@ from skfusion import Catalog
 from skfusion.fusion import (
     AgreementFusion,
     AverageFusion,
-    CalibratedFusion,
-    CombMAXFusion,
-    CombMNZFusion,
-    CombSUMFusion,
     HybridFusion,
     RRFusion,
+    ScoreFusion,
     WeightedFusion,
 )
+from skfusion.fusion.calibrated import _CalibratedFusion
+from skfusion.fusion.score_fusion import _CombMNZ
 
 from ._data import correlated_components, unit_rows
 
@@ -48,12 +47,12 @@ STRATEGIES: dict[str, Callable[[Catalog], Any]] = {
     "weighted": lambda cat: WeightedFusion(cat, weights=[0.5, 0.3, 0.2]),
     "hybrid": lambda cat: HybridFusion(cat),
     "hybrid-literal": lambda cat: HybridFusion(cat, negative="literal"),
-    "combsum": lambda cat: CombSUMFusion(cat),
-    "combsum-minmax": lambda cat: CombSUMFusion(cat, normalization="minmax"),
-    "combmax": lambda cat: CombMAXFusion(cat, normalization="dbsf"),
-    "combmnz": lambda cat: CombMNZFusion(cat, depth=50),
+    "combsum": lambda cat: ScoreFusion(cat),
+    "combsum-minmax": lambda cat: ScoreFusion(cat, normalization="minmax"),
+    "combmax": lambda cat: ScoreFusion(cat, method="max", normalization="dbsf"),
+    "combmnz": lambda cat: _CombMNZ(cat, depth=50),
     "rrf": lambda cat: RRFusion(cat, depth=50),
-    "calibrated": lambda cat: CalibratedFusion(cat, weights=[1, 2, 1]),
+    "calibrated": lambda cat: _CalibratedFusion(cat, weights=[1, 2, 1]),
 }
 
 

@@ -53,8 +53,14 @@ def test_shapes_ids_and_judgments_match_the_text_collection(shipped: Bunch) -> N
     assert shipped.queries.shape == (225, 384)
     assert shipped.queries.dtype == np.float32
     assert (shipped.relevance != text.relevance).nnz == 0
-    for matrix in catalog.matrices():
-        np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
+    # Empty fields are masked (zero rows), not embedded; the two documents with no text at
+    # all (471, 995) keep an embedded empty title so that they stay items.
+    empty = np.array([[not v.strip() for v in getattr(text, n)] for n in catalog.names])
+    empty[0, [470, 994]] = False
+    np.testing.assert_array_equal(catalog.mask, ~empty)
+    assert (~catalog.mask).sum(axis=1).tolist() == [0, 2, 53, 70]
+    for matrix, present in zip(catalog.matrices(), catalog.mask, strict=True):
+        np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), present * 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(shipped.queries, axis=1), 1.0, atol=1e-5)
     assert set(catalog.encoder_ids.values()) == {shipped.encoder_id}
     assert shipped.queries.encoder_id == shipped.encoder_id

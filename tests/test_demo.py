@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from skfusion import cli
-from skfusion.demo import run_demo, simplex_grid
+from skfusion.demo import run_demo
+from skfusion.fusion import simplex_grid
 from skfusion.io import read_trec_qrels, read_trec_run
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
@@ -24,13 +25,12 @@ STRATEGIES = [
     "weighted",
     "hybrid",
     "combsum",
-    "combmnz",
     "rrf",
-    "calibrated",
     "title-only",
     "abstract-only",
     "authors-only",
     "bibliography-only",
+    "bm25",
 ]
 
 
@@ -74,7 +74,8 @@ def test_demo_command_prints_the_table(tiny_report: dict) -> None:
     rows = lines[header + 2 : header + 2 + len(STRATEGIES)]
     assert [r.split()[0] for r in rows] == STRATEGIES
     assert rows[STRATEGIES.index("hybrid")].count("baseline") == 3
-    assert "Holm-corrected over 12 strategies" in text
+    assert "Holm-corrected over 11 strategies" in text
+    assert "Dense + lexical ('agreement-cv') against BM25 alone" in text
     # The tiny CLIP has a 16-token context; the truncation warning becomes one note.
     assert "note:" in text
     assert sum("truncated" in line for line in lines) == 1
@@ -85,6 +86,16 @@ def test_demo_command_prints_the_table(tiny_report: dict) -> None:
 
 def test_results_json_contract(tiny_report: dict) -> None:
     res = json.loads((tiny_report["out"] / "results.json").read_text())
+    tests = res["lexical_tests"]
+    assert [t["metric"] for t in tests] == [
+        m for m in ("ndcg@10", "recall@10", "mrr", "recall@100") for _ in range(2)
+    ]
+    assert {t["strategy"] for t in tests} == {"agreement-cv"}
+    assert tests[0]["versus"] == "bm25"
+    assert tests[1]["versus"] not in ("bm25", "agreement-cv")
+    for t in tests:
+        assert t["mean"] - t["versus_mean"] == pytest.approx(t["mean_difference"], abs=1e-12)
+        assert 0.0 < t["p_uncorrected"] <= t["p_value"] <= 1.0
     assert res["dataset"] == "cranfield"
     assert res["n_items"] == 1400
     assert res["n_queries"] == 225
@@ -132,7 +143,7 @@ def test_per_query_csv_and_trec_files_agree_with_trec_eval(tiny_report: dict) ->
     assert sum(map(len, qrels.values())) == 1612
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10"})
     for name in STRATEGIES:
-        run = read_trec_run(out / "runs" / f"{name}.txt")
+        run = read_trec_run(out / "runs" / f"{name}.txt.gz")
         assert all(len(docs) == 1000 for docs in run.values())
         ref = evaluator.evaluate(run)
         ours = frame[frame["strategy"] == name].set_index("query_id")

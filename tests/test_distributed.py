@@ -29,12 +29,7 @@ from skfusion.distributed import (
     save_shards,
     sharded_kneighbors,
 )
-from skfusion.fusion import (
-    AverageFusion,
-    CombSUMFusion,
-    HybridFusion,
-    WeightedFusion,
-)
+from skfusion.fusion import AverageFusion, HybridFusion, ScoreFusion, WeightedFusion
 
 from . import _build_helper as helper
 from ._tolerance import assert_same_topk, fused_atol
@@ -118,7 +113,9 @@ def test_encode_parquet_matches_from_frame(client: Client, tmp_path: Path) -> No
     )
     ref = Catalog.from_frame(frame, helper.encoders(delay=0.0), on_error="skip")
     _assert_identical(cat, ref)
-    assert len(ref.errors_) == 4  # two bad titles, one empty body, one duplicate id
+    assert len(ref.errors_) == 3  # two bad titles, one duplicate id
+    # The empty body of item022 is masked (missing="mask"), in the shards too.
+    assert cat.mask[:, cat.ids.tolist().index("item022")].tolist() == [True, False]
     assert "duplicate id; the item at row 3" in " ".join(ref.errors_["reason"])
     assert not (tmp_path / "cat" / ".shards").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.log", "cat", "data"]
@@ -307,8 +304,8 @@ def test_sharded_kneighbors_refusals(client: Client, tmp_path: Path, synthetic: 
     cat = _catalog(synthetic)
     paths = save_shards(cat, tmp_path / "shards", 2)
     X = synthetic.queries
-    with pytest.raises(ValueError, match="CombSUMFusion cannot be scored shard by shard"):
-        sharded_kneighbors(CombSUMFusion(), X, paths, client=client)
+    with pytest.raises(ValueError, match="ScoreFusion cannot be scored shard by shard"):
+        sharded_kneighbors(ScoreFusion(), X, paths, client=client)
     names = ("title", "image")
     other = Catalog.from_arrays(
         {n: synthetic.components[n][:10] for n in names},

@@ -22,8 +22,8 @@ from sklearn.utils import estimator_checks
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skfusion._arrays import EncodedArray
-from skfusion.encoders import ClipEncoder, ImageLoadError, TextEncoder, clear_cache
-from skfusion.encoders._cache import cache_keys
+from skfusion.encoders import ClipEncoder, ImageLoadError, TextEncoder
+from skfusion.encoders._cache import cache_keys, clear_cache
 
 from .conftest import ImageFiles
 

@@ -17,7 +17,7 @@ from sklearn.preprocessing import Normalizer
 
 from skfusion import AgreementFusionCV, Catalog, ClipEncoder, HybridFusion, WeightedFusion
 from skfusion.evaluation import Tuned, benchmark_strategies, cross_val_ranking, top_k_ids
-from skfusion.metrics import RankingScorer
+from skfusion.metrics._scorer import RankingScorer
 
 from ._tolerance import assert_same_topk
 

@@ -8,7 +8,9 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, KFold
 
 from skfusion import AverageFusion, HybridFusion, WeightedFusion
 from skfusion.evaluation import Tuned, benchmark_strategies, cross_val_ranking
-from skfusion.metrics import RankingScorer, ndcg_score, ranking_metrics
+from skfusion.metrics import ranking_metrics
+from skfusion.metrics._ranking import ndcg_at_k
+from skfusion.metrics._scorer import RankingScorer
 
 from ._data import grouped_queries
 
@@ -137,7 +139,7 @@ def test_benchmark_strategies_table_and_per_query_values() -> None:
         est = strategies[name].fit()
         np.testing.assert_allclose(
             res.runs[name].per_query["ndcg@10"],
-            ndcg_score(y, est.decision_function(X), per_query=True),
+            ndcg_at_k(y, est.decision_function(X), per_query=True),
             atol=1e-7,
         )
         assert res.runs[name].ranking.shape == (len(X), cat.n_items)  # full ranking

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 
 from skfusion import AverageFusion, Catalog, HybridFusion, WeightedFusion
-from skfusion.fusion import UndefinedScoreWarning, fused_cosine, hybrid_weights, score
+from skfusion.fusion import UndefinedScoreWarning
+from skfusion.fusion._engine import fused_cosine
+from skfusion.fusion._functional import score
+from skfusion.fusion.hybrid import hybrid_weights
 
 
 @pytest.fixture

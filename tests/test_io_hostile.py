@@ -27,6 +27,7 @@ from skfusion.io import (
     read_trec_run,
     save_beir,
     write_trec_qrels,
+    write_trec_run,
 )
 
 #: No error message may be longer than this, whatever the input.
@@ -539,3 +540,58 @@ def test_row_sq_norms_blocks_match_a_direct_computation(monkeypatch):
     out = normalize_rows(X, what="X")
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-6)
     assert out.dtype == np.float32
+
+
+# -- gzip-compressed run and qrels files ------------------------------------------------
+
+
+def test_gz_paths_are_written_compressed_and_read_back_identically(tmp_path):
+    import gzip
+
+    run = {"q1": {"d2": 0.5, "d1": 1.25, "d3": 1e-300}, "q2": {"d9": -3.0}}
+    write_trec_run(tmp_path / "r.txt", run, tag="t")
+    write_trec_run(tmp_path / "r.txt.gz", run, tag="t")
+    packed = (tmp_path / "r.txt.gz").read_bytes()
+    assert packed[:2] == b"\x1f\x8b"
+    assert gzip.decompress(packed) == (tmp_path / "r.txt").read_bytes()
+    assert (
+        read_trec_run(tmp_path / "r.txt.gz")
+        == read_trec_run(tmp_path / "r.txt")
+        == {
+            "q1": {"d1": 1.25, "d2": 0.5, "d3": 1e-300},
+            "q2": {"d9": -3.0},
+        }
+    )
+    # No file name or time stamp in the header: the same run gives the same bytes.
+    write_trec_run(tmp_path / "again.txt.gz", run, tag="t")
+    assert (tmp_path / "again.txt.gz").read_bytes() == packed
+    qrels = {"q1": {"d1": 2, "d2": 0}}
+    write_trec_qrels(tmp_path / "q.txt.gz", qrels)
+    assert read_trec_qrels(tmp_path / "q.txt.gz") == qrels
+
+
+def test_gzip_is_recognised_by_content_not_name(tmp_path):
+    import gzip
+
+    (tmp_path / "run").write_bytes(gzip.compress(b"q1 Q0 d1 1 2.5 t\n"))
+    assert read_trec_run(tmp_path / "run") == {"q1": {"d1": 2.5}}
+
+
+@pytest.mark.parametrize("cut", [5, 20, -3])
+def test_truncated_or_corrupt_gzip_names_the_file(tmp_path, cut):
+    import gzip
+
+    data = gzip.compress(b"".join(b"q1 Q0 d%d 1 %d.5 t\n" % (i, i) for i in range(200)))
+    bad = tmp_path / "bad.txt.gz"
+    bad.write_bytes(data[:cut] if cut > 0 else data[:cut] + b"\x00\x01\x02")
+    with pytest.raises(ValueError, match=r"bad\.txt\.gz:\d+: the gzip stream is corrupt"):
+        read_trec_run(bad)
+
+
+def test_a_gzip_bomb_line_is_refused_without_inflating_it(tmp_path):
+    import gzip
+
+    bomb = tmp_path / "bomb.gz"
+    bomb.write_bytes(gzip.compress(b"x" * (64 << 20)))  # 64 MiB of one line, ~64 KB packed
+    with pytest.raises(ValueError, match="line longer than"):
+        read_trec_run(bomb)

@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 
 from skfusion import AverageFusion, Catalog, WeightedFusion
 from skfusion.fusion.learned import LearnedFusion, _objective
-from skfusion.metrics import as_relevance
+from skfusion.metrics._relevance import as_relevance
 
 from ._data import grouped_queries, unit_rows
 from ._tolerance import assert_same_topk, fused_atol

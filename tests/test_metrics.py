@@ -10,18 +10,18 @@ import scipy.sparse as sp
 from sklearn.metrics import ndcg_score as sk_ndcg_score
 from sklearn.metrics import top_k_accuracy_score
 
-from skfusion.metrics import (
-    as_relevance,
-    map_score,
+from skfusion.metrics import ranking_metrics
+from skfusion.metrics._ranking import (
+    map_at_k,
     metric_depth,
-    mrr_score,
-    ndcg_score,
+    mrr_at_k,
+    ndcg_at_k,
     parse_metric,
-    precision_score,
-    ranking_metrics,
-    recall_score,
+    precision_at_k,
+    recall_at_k,
     top_k,
 )
+from skfusion.metrics._relevance import as_relevance
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
 
@@ -110,41 +110,41 @@ def test_hand_computed_one_query() -> None:
     scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5]])
     dcg3 = 1 / math.log2(2) + 3 / math.log2(4)
     idcg3 = 3 / math.log2(2) + 2 / math.log2(3) + 1 / math.log2(4)
-    assert ndcg_score(gains, scores, k=3) == pytest.approx(dcg3 / idcg3, abs=1e-15)
-    assert ndcg_score(gains, scores, k=1) == pytest.approx(1 / 3, abs=1e-15)
-    assert recall_score(gains, scores, k=3) == pytest.approx(2 / 3)
-    assert precision_score(gains, scores, k=3) == pytest.approx(2 / 3)
-    assert precision_score(gains, scores, k=10) == pytest.approx(3 / 10)  # divides by k
-    assert mrr_score(gains, scores) == pytest.approx(1.0)
+    assert ndcg_at_k(gains, scores, k=3) == pytest.approx(dcg3 / idcg3, abs=1e-15)
+    assert ndcg_at_k(gains, scores, k=1) == pytest.approx(1 / 3, abs=1e-15)
+    assert recall_at_k(gains, scores, k=3) == pytest.approx(2 / 3)
+    assert precision_at_k(gains, scores, k=3) == pytest.approx(2 / 3)
+    assert precision_at_k(gains, scores, k=10) == pytest.approx(3 / 10)  # divides by k
+    assert mrr_at_k(gains, scores) == pytest.approx(1.0)
     # AP: relevant at ranks 1, 3, 5 -> (1/1 + 2/3 + 3/5) / 3
-    assert map_score(gains, scores) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+    assert map_at_k(gains, scores) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
     # AP cut at 3 keeps the divisor 3 (all relevant items): (1 + 2/3) / 3
-    assert map_score(gains, scores, k=3) == pytest.approx((1 + 2 / 3) / 3)
+    assert map_at_k(gains, scores, k=3) == pytest.approx((1 + 2 / 3) / 3)
     # First relevant at rank 2 -> RR 1/2; with k=1 nothing relevant within the cut -> 0.
     later = np.array([[0.1, 0.8, 0.7, 0.6, 0.5]])
-    assert mrr_score(gains, later) == pytest.approx(0.5)
-    assert mrr_score(gains, later, k=1) == 0.0
+    assert mrr_at_k(gains, later) == pytest.approx(0.5)
+    assert mrr_at_k(gains, later, k=1) == 0.0
 
 
 def test_per_query_and_mean() -> None:
     gains = np.array([[1, 0, 0], [0, 0, 1]])
     scores = np.array([[0.9, 0.5, 0.1], [0.9, 0.5, 0.1]])
-    per = recall_score(gains, scores, k=1, per_query=True)
+    per = recall_at_k(gains, scores, k=1, per_query=True)
     np.testing.assert_array_equal(per, [1.0, 0.0])
-    assert recall_score(gains, scores, k=1) == 0.5
-    np.testing.assert_allclose(mrr_score(gains, scores, per_query=True), [1.0, 1 / 3])
+    assert recall_at_k(gains, scores, k=1) == 0.5
+    np.testing.assert_allclose(mrr_at_k(gains, scores, per_query=True), [1.0, 1 / 3])
 
 
 def test_ties_go_to_the_lower_item_position() -> None:
     # Items 1 and 3 tie; item 3 is relevant, so it ranks third (after item 1), not second.
     gains = np.array([[0, 0, 0, 1]])
     scores = np.array([[0.9, 0.5, 0.1, 0.5]])
-    assert mrr_score(gains, scores) == pytest.approx(1 / 3)
+    assert mrr_at_k(gains, scores) == pytest.approx(1 / 3)
     np.testing.assert_array_equal(top_k(scores, 4), [[0, 1, 3, 2]])
     # Every score equal: catalog order.
     flat = np.zeros((1, 6))
     np.testing.assert_array_equal(top_k(flat, 3), [[0, 1, 2]])
-    assert mrr_score(np.array([[0, 0, 0, 0, 1, 0]]), flat) == pytest.approx(1 / 5)
+    assert mrr_at_k(np.array([[0, 0, 0, 0, 1, 0]]), flat) == pytest.approx(1 / 5)
 
 
 def test_top_k_matches_stable_argsort_with_many_ties() -> None:
@@ -167,10 +167,10 @@ def test_ndcg_matches_sklearn(k: int) -> None:
     rng = np.random.default_rng(0)
     gains = _graded(rng, 20, 30).astype(float)
     scores = rng.standard_normal((20, 30))
-    ours = ndcg_score(gains, scores, k=k, per_query=True)
+    ours = ndcg_at_k(gains, scores, k=k, per_query=True)
     theirs = [sk_ndcg_score(gains[i : i + 1], scores[i : i + 1], k=k) for i in range(20)]
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
-    assert ndcg_score(gains, scores, k=k) == pytest.approx(sk_ndcg_score(gains, scores, k=k))
+    assert ndcg_at_k(gains, scores, k=k) == pytest.approx(sk_ndcg_score(gains, scores, k=k))
 
 
 @pytest.mark.parametrize("k", [1, 2, 5])
@@ -179,7 +179,7 @@ def test_recall_with_one_relevant_item_is_top_k_accuracy(k: int) -> None:
     target = rng.integers(0, 12, size=50)
     scores = rng.standard_normal((50, 12))
     expected = top_k_accuracy_score(target, scores, k=k, labels=np.arange(12))
-    assert recall_score(target, scores, k=k) == pytest.approx(expected, abs=1e-12)
+    assert recall_at_k(target, scores, k=k) == pytest.approx(expected, abs=1e-12)
 
 
 def test_average_precision_of_one_relevant_item_is_its_reciprocal_rank() -> None:
@@ -187,7 +187,7 @@ def test_average_precision_of_one_relevant_item_is_its_reciprocal_rank() -> None
     target = rng.integers(0, 20, size=30)
     scores = rng.standard_normal((30, 20))
     np.testing.assert_allclose(
-        map_score(target, scores, per_query=True), mrr_score(target, scores, per_query=True)
+        map_at_k(target, scores, per_query=True), mrr_at_k(target, scores, per_query=True)
     )
 
 
@@ -198,13 +198,13 @@ def test_sparse_dense_and_index_targets_agree() -> None:
     dense[np.arange(15), target] = 1
     scores = rng.standard_normal((15, 9))
     for y in (target, dense, sp.csr_matrix(dense), sp.coo_matrix(dense)):
-        assert ndcg_score(y, scores, k=3) == pytest.approx(ndcg_score(dense, scores, k=3))
+        assert ndcg_at_k(y, scores, k=3) == pytest.approx(ndcg_at_k(dense, scores, k=3))
 
 
 def test_negative_infinity_scores_rank_last() -> None:
     gains = np.array([[1, 0, 0]])
     scores = np.array([[-np.inf, 0.0, -1.0]])
-    assert mrr_score(gains, scores) == pytest.approx(1 / 3)
+    assert mrr_at_k(gains, scores) == pytest.approx(1 / 3)
 
 
 def test_metric_names() -> None:
@@ -228,23 +228,23 @@ def test_bad_input_errors() -> None:
     gains = np.array([[1, 0, 0], [0, 1, 0]])
     scores = np.zeros((2, 3))
     with pytest.raises(ValueError, match="k must be positive"):
-        ndcg_score(gains, scores, k=0)
+        ndcg_at_k(gains, scores, k=0)
     with pytest.raises(TypeError, match="k must be an int"):
-        recall_score(gains, scores, k=2.5)  # type: ignore[arg-type]
+        recall_at_k(gains, scores, k=2.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"expected \(n_queries, n_items\) = \(2, 4\)"):
-        ndcg_score(gains, np.zeros((2, 4)))
+        ndcg_at_k(gains, np.zeros((2, 4)))
     with pytest.raises(ValueError, match="must be \\(n_queries, n_items\\)"):
-        ndcg_score(gains, np.zeros(3))
+        ndcg_at_k(gains, np.zeros(3))
     nan = scores.copy()
     nan[1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN .*query 1, item 2"):
-        mrr_score(gains, nan)
+        mrr_at_k(gains, nan)
     with pytest.raises(ValueError, match=r"1 query has no relevant item \(row 1\)"):
-        ndcg_score(np.array([[1, 0, 0], [0, 0, 0]]), scores)
+        ndcg_at_k(np.array([[1, 0, 0], [0, 0, 0]]), scores)
     with pytest.raises(ValueError, match="non-negative"):
-        ndcg_score(np.array([[1, -1, 0], [1, 0, 0]]), scores)
+        ndcg_at_k(np.array([[1, -1, 0], [1, 0, 0]]), scores)
     with pytest.raises(ValueError, match="finite"):
-        ndcg_score(np.array([[1, np.nan, 0], [1, 0, 0]]), scores)
+        ndcg_at_k(np.array([[1, np.nan, 0], [1, 0, 0]]), scores)
     with pytest.raises(ValueError, match="exactly one of"):
         ranking_metrics(gains)
     with pytest.raises(ValueError, match="exactly one of"):

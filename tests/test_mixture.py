@@ -9,7 +9,8 @@ import pytest
 from sklearn.pipeline import make_pipeline
 
 from skfusion import Catalog, ClipEncoder, HybridFusion, TextEncoder
-from skfusion.encoders import MixtureEncoder, parse_query_mixture
+from skfusion.encoders import MixtureEncoder
+from skfusion.encoders.mixture import parse_query_mixture
 
 
 def test_parse() -> None:

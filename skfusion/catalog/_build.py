@@ -27,12 +27,16 @@ if TYPE_CHECKING:
 __all__ = ["CatalogBuildError", "build", "from_frame"]
 
 _POLICIES = ("raise", "skip")
+_MISSING_POLICIES = ("mask", "error")
+#: The reason of an item whose every component is missing (``missing="mask"``).
+ALL_MISSING = "every component is missing"
 #: Exceptions an encoder raises for one bad item (and that ``on_error="skip"`` reports).
 _ITEM_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, OSError, ArithmeticError)
 _SHARDS = ".shards"
 _STATE = "fingerprint.json"
 _BUILD_INFO = "build.json"
-_FINGERPRINT_VERSION = b"skfusion-build-v1\0"
+# v2: the ``missing`` policy and per-shard masks (a v1 shard is never read as a v2 one).
+_FINGERPRINT_VERSION = b"skfusion-build-v2\0"
 
 
 class CatalogBuildError(ValueError):
@@ -96,29 +100,46 @@ class Rejection:
 
 @dataclass
 class Prepared:
-    """A frame checked cell by cell: values to encode, live rows, rejections."""
+    """A frame checked cell by cell: values to encode, live rows, rejections.
+
+    ``present`` maps a component to which rows hold a value to encode (False:
+    a missing cell masked under ``missing="mask"``); a component it does not
+    name is present in every row.
+    """
 
     specs: list[Spec]
     ids: np.ndarray
     values: dict[str, list[Any]]
     alive: np.ndarray
     rejected: list[Rejection] = field(default_factory=list)
+    present: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
 class Encoded:
-    """The embeddings of the kept rows of one block of rows."""
+    """The embeddings of the kept rows of one block of rows.
+
+    ``arrays[name]`` has one row per kept row (``rows``); the rows where
+    ``masks[name]`` is False (a missing cell) are zero.
+    """
 
     rows: np.ndarray
     arrays: dict[str, np.ndarray]
     rejected: list[Rejection]
     encoder_ids: dict[str, str | None]
+    masks: dict[str, np.ndarray]
 
 
 def check_policy(on_error: Any) -> str:
     if on_error not in _POLICIES:
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}.")
     return str(on_error)
+
+
+def check_missing(missing: Any) -> str:
+    if missing not in _MISSING_POLICIES:
+        raise ValueError(f"missing must be 'mask' or 'error', got {missing!r}.")
+    return str(missing)
 
 
 def _json_id(value: Any) -> Any:
@@ -133,19 +154,24 @@ def _is_missing(value: Any) -> bool:
     return type(value).__name__ in ("NAType", "NaTType")
 
 
-def _check_cell(value: Any) -> tuple[Any, str | None, bool]:
-    """The value to encode, why it is rejected (None when fine), whether it is missing."""
+def _check_cell(value: Any) -> tuple[Any, str | None, str]:
+    """The value to encode, why it cannot be (None when fine) and the kind of problem.
+
+    The kind is ``"ok"``, ``"absent"`` (None, NaN, ``pd.NA``, ``pd.NaT``),
+    ``"blank"`` (empty or whitespace-only text or UTF-8 bytes) or ``"bad"``
+    (bytes that are not UTF-8). Absent and blank cells are the missing ones.
+    """
     if _is_missing(value):
-        return value, f"the value is missing ({value!r})", True
+        return value, f"the value is missing ({value!r})", "absent"
     if isinstance(value, bytes | bytearray):
         try:
             value = bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
-            return value, f"the value is bytes that are not valid UTF-8 text ({exc})", False
+            return value, f"the value is bytes that are not valid UTF-8 text ({exc})", "bad"
     if isinstance(value, str) and not value.strip():
         what = "empty" if not value else "whitespace-only"
-        return value, f"the text is {what}", False
-    return value, None, False
+        return value, f"the text is {what}", "blank"
+    return value, None, "ok"
 
 
 def reason_of(exc: BaseException) -> str:
@@ -179,11 +205,18 @@ def rejection_error(prepared: Prepared, rejection: Rejection) -> CatalogBuildErr
 
 
 def prepare(
-    frame: Any, encoders: Mapping[str, Any], id_column: str | None, on_error: str
+    frame: Any,
+    encoders: Mapping[str, Any],
+    id_column: str | None,
+    on_error: str,
+    missing: str = "error",
 ) -> Prepared:
     """Check the frame's columns and every cell; reject bad items or raise.
 
-    Duplicated ids keep their first row; later rows are rejected.
+    Duplicated ids keep their first row; later rows are rejected. Under
+    ``missing="mask"`` a missing cell is marked absent in ``present`` instead
+    of rejected, and an item whose every component is missing is rejected
+    (component None, reason :data:`ALL_MISSING`).
     """
     if not hasattr(frame, "columns"):
         raise TypeError(f"from_frame expects a pandas DataFrame, got {type(frame).__name__}.")
@@ -217,14 +250,24 @@ def prepare(
             rejected.append(
                 Rejection(row, None, f"duplicate id; the item at row {first} keeps this id")
             )
+    mask = missing == "mask"
     for spec in specs:
         cleaned: list[Any] = []
+        present = np.ones(n, dtype=bool)
         for row, value in enumerate(frame[spec.column].tolist()):
-            value, reason, missing = _check_cell(value)
+            value, reason, kind = _check_cell(value)
             cleaned.append(value)
-            if reason is not None:
-                rejected.append(Rejection(row, spec.name, reason, missing))
+            if reason is None:
+                continue
+            if mask and kind != "bad":
+                present[row] = False
+            else:
+                rejected.append(Rejection(row, spec.name, reason, kind == "absent"))
         prepared.values[spec.name] = cleaned
+        prepared.present[spec.name] = present
+    if mask:
+        nothing = ~np.logical_or.reduce([prepared.present[s.name] for s in specs])
+        rejected.extend(Rejection(int(row), None, ALL_MISSING) for row in np.flatnonzero(nothing))
     rejected.sort(key=lambda r: r.row)
     if rejected and on_error == "raise":
         raise rejection_error(prepared, rejected[0])
@@ -265,7 +308,8 @@ def _encode_partial(
 def encode_rows(prepared: Prepared, rows: np.ndarray, on_error: str) -> Encoded:
     """Encode the live rows among ``rows`` with every component's encoder.
 
-    An item rejected by one component is not encoded by the following ones.
+    Only the present cells of a component are sent to its encoder. An item
+    rejected by one component is not encoded by the following ones.
     """
     alive = np.asarray([r for r in rows.tolist() if prepared.alive[r]], dtype=np.intp)
     rejected: list[Rejection] = []
@@ -273,16 +317,18 @@ def encode_rows(prepared: Prepared, rows: np.ndarray, on_error: str) -> Encoded:
     encoder_ids: dict[str, str | None] = {}
     for spec in prepared.specs:
         encoder_ids[spec.name] = None
-        if alive.size == 0:
+        present = prepared.present.get(spec.name)
+        todo = alive if present is None else alive[present[alive]]
+        if todo.size == 0:
             continue
         values = prepared.values[spec.name]
-        emb, ok, errors, enc_id = _encode_partial(spec.encoder, [values[r] for r in alive])
+        emb, ok, errors, enc_id = _encode_partial(spec.encoder, [values[r] for r in todo])
         encoder_ids[spec.name] = enc_id
-        found = [Rejection(int(alive[i]), spec.name, reason_of(exc)) for i, exc in errors.items()]
+        found = [Rejection(int(todo[i]), spec.name, reason_of(exc)) for i, exc in errors.items()]
         found.sort(key=lambda r: r.row)
         if found and on_error == "raise":
             raise rejection_error(prepared, found[0]) from errors[
-                int(np.flatnonzero(alive == found[0].row)[0])
+                int(np.flatnonzero(todo == found[0].row)[0])
             ]
         rejected.extend(found)
         if emb.shape[0] != ok.shape[0]:
@@ -290,18 +336,29 @@ def encode_rows(prepared: Prepared, rows: np.ndarray, on_error: str) -> Encoded:
                 f"The encoder of component {spec.name!r} returned {emb.shape[0]} rows for "
                 f"{ok.shape[0]} items."
             )
-        alive = alive[ok]
-        done[spec.name] = (alive.copy(), emb)
+        if found:
+            alive = alive[~np.isin(alive, [r.row for r in found])]
+        if ok.size:
+            done[spec.name] = (todo[ok].copy(), emb)
+    # Missing rows are zero; a component without any row here takes the dimension of
+    # another (every component of a catalog has one dimension).
+    dim = next((emb.shape[1] for _, emb in done.values() if emb.ndim == 2), 0)
     arrays: dict[str, np.ndarray] = {}
+    masks: dict[str, np.ndarray] = {}
     for spec in prepared.specs:
         if spec.name in done:
             encoded_rows, emb = done[spec.name]
-            arrays[spec.name] = np.ascontiguousarray(
-                emb[np.searchsorted(encoded_rows, alive)], dtype=np.float32
-            )
+            has = np.isin(alive, encoded_rows)
+            arr = np.zeros((alive.size, emb.shape[1]), dtype=np.float32)
+            order = np.argsort(encoded_rows, kind="stable")
+            at = order[np.searchsorted(encoded_rows, alive[has], sorter=order)]
+            arr[has] = emb[at]
         else:
-            arrays[spec.name] = np.zeros((0, 0), dtype=np.float32)
-    return Encoded(alive, arrays, rejected, encoder_ids)
+            has = np.zeros(alive.size, dtype=bool)
+            arr = np.zeros((alive.size, dim if alive.size else 0), dtype=np.float32)
+        arrays[spec.name] = arr
+        masks[spec.name] = has
+    return Encoded(alive, arrays, rejected, encoder_ids, masks)
 
 
 def declared_modalities(specs: list[Spec]) -> dict[str, str | None]:
@@ -334,6 +391,55 @@ def error_records(prepared: Prepared, rejected: Sequence[Rejection]) -> list[dic
         {"id": _json_id(prepared.ids[r.row]), "component": r.component, "reason": r.reason}
         for r in ordered
     ]
+
+
+def check_components_present(specs: Sequence[Spec], masks: Mapping[str, np.ndarray]) -> None:
+    """Raise when a component is missing for every kept item (it would have no embedding)."""
+    for spec in specs:
+        if not masks[spec.name].any():
+            raise ValueError(
+                f"Component {spec.name!r} (column {spec.column!r}) is missing for every kept "
+                "item (every cell is None, NaN, empty or whitespace-only, or its item was "
+                "rejected): a catalog component needs at least one embedding. Leave it out "
+                "of encoders."
+            )
+
+
+def check_some_present(prepared: Prepared) -> None:
+    """Before encoding: raise when a component is missing in every live row."""
+    if prepared.alive.any():
+        check_components_present(
+            prepared.specs,
+            {
+                s.name: prepared.present.get(s.name, prepared.alive) & prepared.alive
+                for s in prepared.specs
+            },
+        )
+
+
+def assemble(
+    specs: Sequence[Spec], parts: Sequence[Encoded]
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, str | None]]:
+    """The kept rows, component matrices, masks and encoder ids of encoded blocks."""
+    kept = [p for p in parts if p.rows.size]
+    rows = np.concatenate([p.rows for p in kept])
+    masks = {s.name: np.concatenate([p.masks[s.name] for p in kept]) for s in specs}
+    check_components_present(specs, masks)
+    arrays: dict[str, np.ndarray] = {}
+    encoder_ids: dict[str, str | None] = {}
+    for spec in specs:
+        with_rows = [p for p in kept if p.masks[spec.name].any()]
+        dim = with_rows[0].arrays[spec.name].shape[1]
+        blocks = [
+            p.arrays[spec.name]
+            if p.masks[spec.name].any()
+            else np.zeros((p.rows.size, dim), dtype=np.float32)
+            for p in kept
+        ]
+        arrays[spec.name] = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+        found = [p.encoder_ids.get(spec.name) for p in with_rows]
+        encoder_ids[spec.name] = next((e for e in found if e is not None), None)
+    return rows, arrays, masks, encoder_ids
 
 
 def check_not_empty(prepared: Prepared, rejected: Sequence[Rejection], n_kept: int) -> None:
@@ -376,7 +482,9 @@ def _encoder_identity(encoder: Any) -> str:
     return " ".join(parts)
 
 
-def fingerprint(prepared: Prepared, frame: Any, on_error: str, shard_size: int) -> str:
+def fingerprint(
+    prepared: Prepared, frame: Any, on_error: str, shard_size: int, missing: str
+) -> str:
     """SHA-256 of the build's inputs: ids, column contents, encoders and settings.
 
     Image files named by path are identified by their path, not their bytes.
@@ -384,6 +492,7 @@ def fingerprint(prepared: Prepared, frame: Any, on_error: str, shard_size: int) 
     digest = hashlib.sha256(_FINGERPRINT_VERSION)
     header = {
         "on_error": on_error,
+        "missing": missing,
         "shard_size": shard_size,
         "n_rows": len(prepared.ids),
         "components": [
@@ -443,6 +552,8 @@ def write_shard(
         "errors": np.asarray(json.dumps([r.as_json() for r in encoded.rejected])),
         "encoder_ids": np.asarray(json.dumps(encoded.encoder_ids)),
         "components": np.asarray(json.dumps([spec.name for spec in prepared.specs])),
+        # Row c: which kept rows hold component c (False: a masked missing cell).
+        "masks": np.stack([encoded.masks[spec.name] for spec in prepared.specs]).astype(bool),
     }
     if span is not None:
         payload["span"] = np.asarray(span, dtype=np.int64)
@@ -497,15 +608,19 @@ def read_shard(
                 spec.name: np.asarray(data[f"component_{c}"], dtype=np.float32)
                 for c, spec in enumerate(prepared.specs)
             }
+            stored_masks = np.asarray(data["masks"])
     except _SHARD_ERRORS:
         return None
+    if stored_masks.dtype != np.bool_ or stored_masks.shape != (len(prepared.specs), rows.size):
+        return None
+    masks = {spec.name: stored_masks[c] for c, spec in enumerate(prepared.specs)}
     start, stop = span
     inside = [int(r) for r in rows.tolist()] + [r.row for r in rejected]
     if any(not start <= r < stop for r in inside):
         return None
     if rows.size and any(a.ndim != 2 or a.shape[0] != rows.shape[0] for a in arrays.values()):
         return None
-    return Encoded(rows, arrays, rejected, encoder_ids)
+    return Encoded(rows, arrays, rejected, encoder_ids, masks)
 
 
 def start_shards(root: Path, fp: str, resume: bool) -> Path | None:
@@ -573,18 +688,22 @@ def from_frame(
     *,
     id_column: str | None,
     on_error: Any,
+    missing: Any = "mask",
 ) -> Catalog:
     """:meth:`Catalog.from_frame`: embed every row at once."""
     policy = check_policy(on_error)
-    prepared = prepare(frame, encoders, id_column, policy)
+    absent = check_missing(missing)
+    prepared = prepare(frame, encoders, id_column, policy, absent)
+    check_some_present(prepared)
     encoded = encode_rows(prepared, np.arange(len(prepared.ids)), policy)
     rejected = [*prepared.rejected, *encoded.rejected]
     check_not_empty(prepared, rejected, encoded.rows.shape[0])
-    arrays = {name: encoded.arrays[name] for name in encoded.arrays}
+    rows, arrays, masks, encoder_ids = assemble(prepared.specs, [encoded])
     catalog = cls(
         arrays,
-        prepared.ids[encoded.rows],
-        encoder_ids=encoded.encoder_ids,
+        prepared.ids[rows],
+        encoder_ids=encoder_ids,
+        masks=masks,
         modalities=declared_modalities(prepared.specs),
     )
     catalog._errors = error_records(prepared, rejected)
@@ -601,14 +720,17 @@ def build(
     on_error: Any,
     shard_size: Any,
     resume: bool,
+    missing: Any = "mask",
 ) -> Catalog:
     """:meth:`Catalog.build`: embed in resumable shards, save, and load the result."""
     policy = check_policy(on_error)
+    absent = check_missing(missing)
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}.")
     root = Path(path)
-    prepared = prepare(frame, encoders, id_column, policy)
-    fp = fingerprint(prepared, frame, policy, shard_size)
+    prepared = prepare(frame, encoders, id_column, policy, absent)
+    check_some_present(prepared)
+    fp = fingerprint(prepared, frame, policy, shard_size, absent)
     shards = start_shards(root, fp, bool(resume))
     if shards is None:
         return cls.load(root)
@@ -623,20 +745,13 @@ def build(
         parts.append(part)
     rejected = [r for part in parts for r in part.rejected]
     rejected = [*prepared.rejected, *rejected]
-    kept = [part for part in parts if part.rows.size]
-    check_not_empty(prepared, rejected, sum(p.rows.shape[0] for p in kept))
-    arrays = {
-        spec.name: np.concatenate([p.arrays[spec.name] for p in kept]) for spec in prepared.specs
-    }
-    encoder_ids: dict[str, str | None] = {}
-    for spec in prepared.specs:
-        found = [p.encoder_ids.get(spec.name) for p in kept]
-        encoder_ids[spec.name] = next((e for e in found if e is not None), None)
-    rows = np.concatenate([p.rows for p in kept])
+    check_not_empty(prepared, rejected, sum(p.rows.shape[0] for p in parts))
+    rows, arrays, masks, encoder_ids = assemble(prepared.specs, parts)
     catalog = cls(
         arrays,
         prepared.ids[rows],
         encoder_ids=encoder_ids,
+        masks=masks,
         modalities=declared_modalities(prepared.specs),
     )
     catalog._errors = error_records(prepared, rejected)

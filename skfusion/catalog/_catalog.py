@@ -83,6 +83,71 @@ def _present_rows(
     return present
 
 
+def _checked_lexical(
+    lexical: Mapping[str, Any] | None, names: Sequence[str], ids: np.ndarray
+) -> dict[str, Any]:
+    """Lexical components as checked, read-only float32 CSR arrays (see ``from_arrays``).
+
+    Each must be a SciPy sparse matrix or array of shape (n_items, n_terms)
+    with finite, non-negative values; it is converted to float32 CSR with
+    summed duplicates, sorted indices and no stored zeros (an empty row marks
+    the component missing for that item).
+    """
+    import scipy.sparse as sp
+
+    if lexical is None:
+        return {}
+    if not isinstance(lexical, Mapping):
+        raise TypeError(
+            f"lexical must be a mapping of name to sparse matrix, got {type(lexical).__name__}."
+        )
+    n_items = ids.shape[0]
+    out: dict[str, Any] = {}
+    for name, matrix in lexical.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Lexical component names must be non-empty strings, got {name!r}.")
+        if name in names:
+            raise ValueError(
+                f"Lexical component {name!r} has the name of a dense component; names must "
+                f"be unique (dense components are {list(names)})."
+            )
+        if not sp.issparse(matrix):
+            raise TypeError(
+                f"Lexical component {name!r} must be a scipy.sparse matrix or array, got "
+                f"{type(matrix).__name__} (e.g. BM25Encoder().document_weights(texts))."
+            )
+        if matrix.ndim != 2 or matrix.shape[0] != n_items or matrix.shape[1] < 1:
+            raise ValueError(
+                f"Lexical component {name!r} must have shape (n_items, n_terms) = "
+                f"({n_items}, >=1), got {matrix.shape}."
+            )
+        if matrix.dtype.kind not in "fiub":
+            raise ValueError(
+                f"Lexical component {name!r} must be numeric, got dtype {matrix.dtype}."
+            )
+        csr = sp.csr_array(matrix, dtype=np.float32, copy=True)
+        csr.sum_duplicates()
+        csr.sort_indices()
+        data = csr.data
+        bad = np.flatnonzero(~np.isfinite(data) | (data < 0))
+        if bad.size:
+            row = int(np.searchsorted(csr.indptr, bad[0], side="right") - 1)
+            raise ValueError(
+                f"Lexical component {name!r} holds {float(data[bad[0]])!r} in the row of item "
+                f"{as_label(ids[row])!r} (row {row}); lexical weights must be finite and "
+                "non-negative."
+            )
+        csr.eliminate_zeros()
+        if csr.nnz == 0:
+            raise ValueError(
+                f"Lexical component {name!r} has no item with a term (every row is empty)."
+            )
+        for arr in (csr.data, csr.indices, csr.indptr):
+            arr.flags.writeable = False
+        out[name] = csr
+    return out
+
+
 def _checked_ids(ids: Sequence[Any] | np.ndarray | None, n_items: int) -> np.ndarray:
     """The item ids as a 1-D array: one per item, unique, comparable, never None."""
     if ids is None:
@@ -249,6 +314,9 @@ class Catalog:
         What each component embeds (see :meth:`from_arrays`).
     dtype : {"float32", "float16"}, default="float32"
         Storage of the component matrices (see :meth:`from_arrays`).
+    lexical : mapping of str to scipy sparse matrix, optional
+        Sparse lexical components such as BM25 document weights (see
+        :meth:`from_arrays` and :doc:`/lexical`).
 
     Attributes
     ----------
@@ -258,6 +326,8 @@ class Catalog:
     gram : ndarray of shape (n_components, n_components, n_items)
     means : ndarray of shape (n_components, dim), float64
     encoder_ids : dict of str to str or None
+    lexical_names : tuple of str
+    lexical : dict of str to scipy.sparse.csr_array of shape (n_items, n_terms)
 
     Raises
     ------
@@ -288,6 +358,7 @@ class Catalog:
         masks: Mapping[str, Any] | None = None,
         modalities: Mapping[str, str | None] | None = None,
         dtype: str = "float32",
+        lexical: Mapping[str, Any] | None = None,
         _saved: SavedStatistics | None = None,
     ) -> None:
         # ``_saved``: the statistics of a catalog directory (``Catalog.load``), checked
@@ -360,9 +431,14 @@ class Catalog:
         else:
             present = _present_rows(arrays, names, id_array, masks)
             for name in names:
-                if not present[name].all():
+                absent = ~present[name]
+                # Absent rows already zero in float32 (a build's memory-mapped assembly) are
+                # kept as they are, not copied into memory.
+                if absent.any() and (
+                    arrays[name].dtype != np.float32 or np.isnan(arrays[name][absent]).any()
+                ):
                     arr = np.array(arrays[name], dtype=np.float32)  # never modify the input
-                    arr[~present[name]] = 0.0
+                    arr[absent] = 0.0
                     arrays[name] = arr
         mask = np.stack([present[n] for n in names])
         empty_items = np.flatnonzero(~mask.any(axis=0))
@@ -421,7 +497,10 @@ class Catalog:
                     f"encoder_ids names unknown components {unknown}; components are {list(names)}."
                 )
 
+        lexical_arrays = _checked_lexical(lexical, names, id_array)
+
         self._names = names
+        self._lexical = lexical_arrays
         self._arrays = {n: _readonly(arrays[n]) for n in names}
         self._ids = _readonly(id_array)
         self._gram = _readonly(np.asarray(gram, dtype=np.float32))
@@ -445,6 +524,7 @@ class Catalog:
         masks: Mapping[str, Any] | None = None,
         modalities: Mapping[str, str | None] | None = None,
         dtype: str = "float32",
+        lexical: Mapping[str, Any] | None = None,
     ) -> Catalog:
         """Build a catalog from precomputed embeddings.
 
@@ -473,6 +553,12 @@ class Catalog:
             stored, the Gram entries and means are float32/float64 values of
             the rounded rows, and scoring accumulates in float32 (see
             :doc:`/backends`).
+        lexical : mapping of str to scipy sparse matrix of shape (n_items, n_terms), optional
+            Lexical components (see :doc:`/lexical`): sparse non-negative
+            document-term weights, e.g. BM25 weights from
+            :meth:`skfusion.encoders.BM25Encoder.document_weights`, one row
+            per item in id order. An item with an empty row lacks that
+            component. Names must differ from the dense components' names.
 
         Returns
         -------
@@ -486,6 +572,7 @@ class Catalog:
             masks=masks,
             modalities=modalities,
             dtype=dtype,
+            lexical=lexical,
         )
 
     @classmethod
@@ -496,12 +583,17 @@ class Catalog:
         *,
         id_column: str | None = "id",
         on_error: Literal["raise", "skip"] = "raise",
+        missing: Literal["mask", "error"] = "mask",
     ) -> Catalog:
         """Embed the columns of a DataFrame, one encoder per component.
 
-        Every cell is checked before encoding: a missing value (None, NaN,
-        ``pd.NA``), an empty or whitespace-only string and ``bytes`` that are
-        not valid UTF-8 are rejected (valid UTF-8 ``bytes`` are decoded to
+        Every cell is checked before encoding. A missing cell (None, NaN,
+        ``pd.NA``, ``pd.NaT``, or an empty or whitespace-only string or
+        ``bytes``) is masked by default: it is not sent to the encoder, the
+        item keeps its other components and that component's row is zero
+        with its mask False (``catalog.mask``; ``(~catalog.mask).sum(axis=1)``
+        counts the masked cells of each component). ``bytes`` that are not
+        valid UTF-8 are rejected (valid UTF-8 ``bytes`` are decoded to
         ``str``). An item whose id repeats an earlier row's is rejected; the
         first row keeps the id. Encoders then report items they cannot
         embed (an image that cannot be read, downloaded or decoded, a value
@@ -531,9 +623,15 @@ class Catalog:
             naming the item id, the component and the reason. ``"skip"``:
             rejected items are left out of every component (the catalog's
             rows stay aligned) and listed in ``errors_``. A whole item is
-            dropped even when only one of its components failed; keeping it
-            with that component masked (``missing="mask"``-style handling,
-            see ``masks=``) is a possible future option.
+            dropped even when only one of its components failed to encode.
+        missing : {"mask", "error"}, default="mask"
+            ``"mask"``: a missing cell masks its component for that item
+            (see ``masks=`` in :meth:`from_arrays`) and is not an error; an
+            item whose every component is missing cannot be ranked and is
+            rejected (under ``on_error``, reason ``"every component is
+            missing"``, component None). ``"error"``: a missing cell
+            rejects its item under ``on_error`` (the only behaviour before
+            ``missing`` existed).
 
         Returns
         -------
@@ -546,9 +644,12 @@ class Catalog:
         ------
         ValueError
             A missing column (under either policy), a rejected item under
-            ``on_error="raise"``, or every item rejected.
+            ``on_error="raise"``, every item rejected, or (under
+            ``missing="mask"``) a component missing for every kept item.
         """
-        return _build.from_frame(cls, frame, encoders, id_column=id_column, on_error=on_error)
+        return _build.from_frame(
+            cls, frame, encoders, id_column=id_column, on_error=on_error, missing=missing
+        )
 
     @classmethod
     def build(
@@ -561,11 +662,12 @@ class Catalog:
         on_error: Literal["raise", "skip"] = "raise",
         shard_size: int = 1024,
         resume: bool = True,
+        missing: Literal["mask", "error"] = "mask",
     ) -> Catalog:
         """Embed a DataFrame into a catalog on disk, resumably and atomically.
 
         Like :meth:`from_frame`, but the rows are encoded in shards of
-        ``shard_size`` rows; each finished shard (embeddings, row ids,
+        ``shard_size`` rows; each finished shard (embeddings, masks, row ids,
         rejections and its row range) is written atomically to
         ``path/.shards/`` with its SHA-256 beside it; on resume a shard that
         fails its checksum (damaged, truncated, empty) or holds another row
@@ -578,13 +680,15 @@ class Catalog:
 
         ``path/.shards/fingerprint.json`` records a SHA-256 of the inputs
         (ids, the contents of the encoded columns, each encoder's class,
-        parameters and model fingerprint, ``on_error`` and ``shard_size``);
-        resuming with different inputs raises. Images named by a path are
+        parameters and model fingerprint, ``on_error``, ``missing`` and
+        ``shard_size``); resuming with different inputs raises, and so does
+        resuming a build started before ``missing`` existed (its shards have
+        no masks). Images named by a path are
         identified by the path, not the file's bytes.
 
         Parameters
         ----------
-        frame, encoders, id_column, on_error
+        frame, encoders, id_column, on_error, missing
             As for :meth:`from_frame`.
         path : path-like
             The catalog directory to create.
@@ -617,6 +721,7 @@ class Catalog:
             on_error=on_error,
             shard_size=shard_size,
             resume=resume,
+            missing=missing,
         )
 
     # -- sharing ----------------------------------------------------------------------
@@ -643,6 +748,16 @@ class Catalog:
     def names(self) -> tuple[str, ...]:
         """Component names, in order."""
         return self._names
+
+    @property
+    def lexical_names(self) -> tuple[str, ...]:
+        """Lexical component names, in order (empty without lexical components)."""
+        return tuple(self._lexical)
+
+    @property
+    def lexical(self) -> dict[str, Any]:
+        """Lexical component name to its read-only (n_items, n_terms) float32 CSR array."""
+        return dict(self._lexical)
 
     @property
     def components(self) -> dict[str, np.ndarray]:
@@ -762,6 +877,9 @@ class Catalog:
         n_probe: int | None = None,
         encoding: str = "sq8",
         random_state: int | None = 0,
+        target_recall: float | None = None,
+        recall_k: int = 10,
+        calibration_queries: Any = None,
     ) -> Catalog:
         """Build the ANN indexes that ``approximate=True`` fusion estimators search.
 
@@ -797,7 +915,28 @@ class Catalog:
             only affects which candidates are proposed, never the returned
             scores.
         random_state : int or None, default=0
-            Seed of the k-means training sample and initialisation.
+            Seed of the k-means training sample and initialisation (and of
+            the calibration's pseudo-queries).
+        target_recall : float in (0, 1], optional
+            Calibrate the search parameters: measure, on calibration
+            queries, recall@``recall_k`` of the candidates against exact
+            search, and keep the cheapest ``n_probe`` (unless ``n_probe`` is
+            given) and candidate count reaching the target. A query's recall
+            is the worst over the exact top-``recall_k`` lists of each
+            component and of the static fusion (see :doc:`/approximate`).
+            The choice, the measured recall, its sample size and a 95%
+            Wilson lower bound are kept in ``ann_index.calibration`` (saved
+            with the catalog), and ``approximate=True`` estimators with
+            ``n_candidates=None`` use the calibrated count. A warning says
+            when no setting reaches the target (the best one is kept).
+            None (the default) keeps the given or default parameters.
+        recall_k : int, default=10
+            The ``k`` of the calibrated recall@k.
+        calibration_queries : array-like of shape (n_queries, dim), optional
+            Queries to calibrate on (normalised here). By default 256
+            pseudo-queries are drawn from the catalog: a random item's
+            component plus Gaussian noise, renormalised, at cosine ≈ 0.4 to
+            that component. Only with ``target_recall``.
 
         Returns
         -------
@@ -810,7 +949,8 @@ class Catalog:
             faiss is not installed.
         ValueError
             An unknown ``kind`` or ``encoding``, a non-positive ``n_lists``
-            or ``n_probe``, or more lists than items.
+            or ``n_probe``, more lists than items, ``target_recall`` outside
+            (0, 1], or calibration queries of the wrong shape or non-finite.
         """
         self._index = build_catalog_index(
             self.matrices(),
@@ -821,6 +961,9 @@ class Catalog:
             n_probe=n_probe,
             encoding=encoding,
             random_state=random_state,
+            target_recall=target_recall,
+            recall_k=recall_k,
+            calibration_queries=calibration_queries,
         )
         return self
 
@@ -845,7 +988,11 @@ class Catalog:
         return self.n_items
 
     def __repr__(self) -> str:
-        return f"Catalog(n_items={self.n_items}, dim={self.dim}, components={list(self._names)})"
+        lexical = f", lexical={list(self._lexical)}" if self._lexical else ""
+        return (
+            f"Catalog(n_items={self.n_items}, dim={self.dim}, components={list(self._names)}"
+            f"{lexical})"
+        )
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:

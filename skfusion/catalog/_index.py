@@ -18,6 +18,7 @@ import hashlib
 import math
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Integral
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "DEFAULT_N_CANDIDATES",
     "INDEX_ENCODINGS",
     "INDEX_KINDS",
     "CatalogIndex",
@@ -45,6 +47,20 @@ _ADD_CHUNK = 1 << 16
 #: Neighbours per node of an HNSW graph.
 _HNSW_M = 32
 _HNSW_EF_CONSTRUCTION = 80
+#: Candidates per index when neither the estimator nor a calibrated index gives a count.
+DEFAULT_N_CANDIDATES = 300
+#: Candidate counts tried by the calibration (those below ``k`` are skipped).
+_CANDIDATE_GRID = (10, 16, 25, 40, 64, 100, 160, 250, 400, 640, 1000)
+#: Relative cost of re-scoring one candidate of one component (a random gather plus a
+#: dot product) against scanning one stored vector in an index list: ~0.8 µs against
+#: ~31 ns on 512-dimensional SQ8 lists and a float16 catalog (benchmarks/bench_approximate.py,
+#: 100,000 items, shared 2-core machine); only the ranking of settings depends on it.
+_RESCORE_COST = 25.0
+#: Expected cosine between a default pseudo-query and the item component it was drawn from
+#: (make_catalog's caption-like queries sit near 0.31 of their target image).
+_PSEUDO_QUERY_COSINE = 0.4
+#: Items scored exactly at a time while computing the calibration's ground truth.
+_TRUTH_BLOCK = 1 << 15
 
 
 def import_faiss() -> Any:
@@ -167,12 +183,18 @@ class CatalogIndex:
         The catalog the index was built for: ``n_items``, ``dim`` and
         ``present`` (the number of items having each component). Checked
         against every faiss index when the indexes are opened.
+    calibration : dict, optional
+        The result of :func:`calibrate_index` (``target_recall``, ``k``,
+        ``n_queries``, ``queries``, ``n_probe``, ``n_candidates``, ``recall``,
+        ``recall_lower``), validated by :func:`check_calibration`.
 
     Attributes
     ----------
     source : pathlib.Path or None
         The catalog directory the index was read from; None when it was
         built in this process.
+    calibration : dict or None
+        How the search parameters were chosen by ``target_recall``, or None.
     """
 
     def __init__(
@@ -187,6 +209,7 @@ class CatalogIndex:
         loader: Callable[[], list[bytes]] | None = None,
         source: Path | None = None,
         identity: Mapping[str, Any],
+        calibration: Mapping[str, Any] | None = None,
     ) -> None:
         if (indexes is None) == (loader is None):
             raise ValueError("Give exactly one of indexes and loader.")
@@ -204,6 +227,10 @@ class CatalogIndex:
         self._loader = loader
         self._lock = threading.Lock()
         self.source = source
+        where = "The ANN index" if source is None else f"The ANN index of {source}"
+        self.calibration: dict[str, Any] | None = (
+            None if calibration is None else check_calibration(calibration, where)
+        )
         if self._indexes is not None:
             self._check_indexes(self._indexes)
             self._apply_n_probe()
@@ -225,6 +252,11 @@ class CatalogIndex:
         if self._indexes is not None:
             self._apply_n_probe()
 
+    @property
+    def n_candidates(self) -> int | None:
+        """The calibrated candidates per index (``target_recall``), or None if uncalibrated."""
+        return None if self.calibration is None else int(self.calibration["n_candidates"])
+
     def _apply_n_probe(self) -> None:
         assert self._indexes is not None
         if self.kind == "flat":
@@ -244,6 +276,7 @@ class CatalogIndex:
             "n_probe": self._n_probe,
             "encoding": self.encoding,
             "fused_weights": self.fused_weights.tolist(),
+            "calibration": None if self.calibration is None else dict(self.calibration),
         }
 
     def check_catalog(self, n_items: int, dim: int, present: Sequence[int], where: str) -> None:
@@ -290,7 +323,18 @@ class CatalogIndex:
         return (
             f"CatalogIndex(kind={self.kind!r}, n_lists={self.n_lists}, "
             f"n_probe={self._n_probe}, encoding={self.encoding!r}, "
-            f"indexes={self.n_components} components + fused)"
+            f"indexes={self.n_components} components + fused{self._calibration_repr()})"
+        )
+
+    def _calibration_repr(self) -> str:
+        cal = self.calibration
+        if cal is None:
+            return ""
+        return (
+            f", calibrated: n_candidates={cal['n_candidates']}, "
+            f"recall@{cal['k']}={cal['recall']:.4f} (target {cal['target_recall']}, "
+            f"95% lower bound {cal['recall_lower']:.4f}, {cal['n_queries']} {cal['queries']} "
+            "queries)"
         )
 
     # -- the faiss objects -------------------------------------------------------------
@@ -406,6 +450,7 @@ class CatalogIndex:
             loader=load,
             source=root,
             identity=entry["catalog"],
+            calibration=entry.get("calibration"),
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -422,6 +467,7 @@ class CatalogIndex:
             fused_weights=np.asarray(params["fused_weights"]),
             loader=lambda: blobs,
             identity=state["identity"],
+            calibration=params.get("calibration"),
         )
 
 
@@ -477,8 +523,22 @@ def build_catalog_index(
     n_probe: int | None = None,
     encoding: str = "sq8",
     random_state: int | None = 0,
+    target_recall: float | None = None,
+    recall_k: int = 10,
+    calibration_queries: Any = None,
+    n_calibration_queries: int = 256,
 ) -> CatalogIndex:
     """Build the per-component and fused indexes (see :meth:`skfusion.Catalog.build_index`)."""
+    if target_recall is not None:
+        ok = isinstance(target_recall, int | float) and not isinstance(target_recall, bool)
+        if not ok:
+            raise TypeError(f"target_recall must be a number or None, got {target_recall!r}.")
+        if not 0.0 < float(target_recall) <= 1.0:
+            raise ValueError(f"target_recall must be in (0, 1], got {target_recall!r}.")
+    elif calibration_queries is not None:
+        raise ValueError("calibration_queries is only used with target_recall; give both.")
+    _check_int(recall_k, "recall_k", 1)
+    _check_int(n_calibration_queries, "n_calibration_queries", 1)
     if kind not in INDEX_KINDS:
         raise ValueError(f"Unknown index kind {kind!r}; valid kinds are {list(INDEX_KINDS)}.")
     if encoding not in INDEX_ENCODINGS:
@@ -528,7 +588,7 @@ def build_catalog_index(
     _fill(faiss, fused, kind, fused_rows, everything, rng, lists, seed + C)
     indexes.append(fused)
     probe = default_n_probe(kind, lists) if n_probe is None else int(n_probe)
-    return CatalogIndex(
+    built = CatalogIndex(
         kind=kind,
         n_lists=lists,
         n_probe=max(probe, 1),
@@ -541,3 +601,378 @@ def build_catalog_index(
             "present": [int(k) for k in mask.sum(axis=1)],
         },
     )
+    if target_recall is not None:
+        calibrate_index(
+            built,
+            matrices,
+            mask,
+            target_recall=float(target_recall),
+            k=int(recall_k),
+            queries=calibration_queries,
+            n_queries=int(n_calibration_queries),
+            n_probe=n_probe,
+            random_state=seed,
+        )
+    return built
+
+
+# -- calibration: the cheapest search parameters that reach a target recall ---------------
+
+
+def check_calibration(calibration: Any, where: str) -> dict[str, Any]:
+    """A calibration record, checked field by field (it may come from an untrusted file).
+
+    Parameters
+    ----------
+    calibration : mapping
+        ``target_recall``, ``k``, ``n_queries``, ``queries`` ("pseudo" or
+        "given"), ``n_probe``, ``n_candidates``, ``recall`` and
+        ``recall_lower``.
+    where : str
+        What holds the record, for the message.
+
+    Returns
+    -------
+    dict
+        The same fields, as Python ints, floats and str.
+
+    Raises
+    ------
+    ValueError
+        A field is missing, of the wrong type or out of its range.
+    """
+
+    def bad(field: str, problem: str) -> ValueError:
+        return ValueError(f"{where}: its calibration field {field!r} {problem}.")
+
+    if not isinstance(calibration, Mapping):
+        raise ValueError(f"{where}: its calibration must be a mapping, got {calibration!r:.80}.")
+    fields = {
+        "target_recall": "number",
+        "k": "int",
+        "n_queries": "int",
+        "queries": "str",
+        "n_probe": "int",
+        "n_candidates": "int",
+        "recall": "number",
+        "recall_lower": "number",
+    }
+    if set(calibration) != set(fields):
+        raise bad(
+            ", ".join(sorted(set(calibration) ^ set(fields))),
+            f"is unexpected or missing (the fields are {sorted(fields)})",
+        )
+    out: dict[str, Any] = {}
+    for name, kind in fields.items():
+        value = calibration[name]
+        if kind == "int":
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise bad(name, f"must be a positive integer, got {value!r:.80}")
+            out[name] = int(value)
+        elif kind == "number":
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or not 0.0 <= float(value) <= 1.0:
+                raise bad(name, f"must be a number in [0, 1], got {value!r:.80}")
+            out[name] = float(value)
+        else:
+            if value not in ("pseudo", "given"):
+                raise bad(name, f"must be 'pseudo' or 'given', got {value!r:.80}")
+            out[name] = str(value)
+    if out["target_recall"] == 0.0:
+        raise bad("target_recall", "must be positive, got 0")
+    if out["recall_lower"] > out["recall"]:
+        raise bad(
+            "recall_lower",
+            f"({out['recall_lower']}) exceeds the measured recall ({out['recall']})",
+        )
+    if out["n_candidates"] < out["k"]:
+        raise bad("n_candidates", f"({out['n_candidates']}) is below k ({out['k']})")
+    return out
+
+
+def wilson_lower_bound(successes: float, trials: int, z: float = 1.96) -> float:
+    """Lower end of the Wilson score interval of a binomial proportion.
+
+    ``(p̂ + z²/2n − z √(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n)`` with ``p̂ = successes / n``
+    (Wilson, "Probable inference, the law of succession, and statistical
+    inference", JASA 22, 1927); ``z = 1.96`` gives the two-sided 95% interval.
+    """
+    n = float(trials)
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(max(p * (1 - p) / n + z * z / (4 * n * n), 0.0))
+    return float(max(0.0, (centre - spread) / (1 + z * z / n)))
+
+
+def pseudo_queries(
+    matrices: Sequence[np.ndarray], mask: np.ndarray, n_queries: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Held-out pseudo-queries drawn from the catalog itself.
+
+    Each is a random item's random present component plus isotropic Gaussian
+    noise, renormalised: ``q = (e_ic + σ g) / ‖e_ic + σ g‖`` with
+    ``g ~ N(0, I_d)`` and ``σ = sqrt((1/ρ² − 1) / d)``, so that ``q · e_ic ≈ ρ``
+    (``ρ`` = 0.4, near the 0.31 query–target cosine of caption-like queries).
+    The noise makes the query a new point, not a copy of an item.
+    """
+    n_items = mask.shape[1]
+    dim = int(matrices[0].shape[1])
+    sigma = math.sqrt((1.0 / _PSEUDO_QUERY_COSINE**2 - 1.0) / dim)
+    items = rng.integers(0, n_items, size=n_queries)
+    out = np.empty((n_queries, dim), dtype=np.float32)
+    for q, i in enumerate(items):
+        present = np.flatnonzero(mask[:, i])
+        c = int(rng.choice(present)) if present.size else 0
+        out[q] = np.asarray(matrices[c][i], dtype=np.float32)
+    out += (sigma * rng.standard_normal((n_queries, dim))).astype(np.float32)
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out
+
+
+def _check_queries(queries: Any, dim: int) -> np.ndarray:
+    Q = np.asarray(queries)
+    if Q.ndim != 2 or Q.shape[1] != dim or Q.shape[0] < 1:
+        raise ValueError(
+            f"calibration_queries must be an array of shape (n_queries, {dim}) with at least "
+            f"one query, got shape {Q.shape}."
+        )
+    if Q.dtype.kind not in "fiu":
+        raise TypeError(f"calibration_queries must be numeric, got dtype {Q.dtype}.")
+    Q = Q.astype(np.float32)
+    if not np.isfinite(Q).all():
+        raise ValueError("calibration_queries holds NaN or infinite values.")
+    norms = np.linalg.norm(Q, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ValueError(
+            f"calibration_queries row {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zeros."
+        )
+    return np.ascontiguousarray(Q / norms)
+
+
+def _merge_topk(
+    best_s: np.ndarray, best_i: np.ndarray, s: np.ndarray, i: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    all_s = np.concatenate([best_s, s], axis=1)
+    all_i = np.concatenate([best_i, i], axis=1)
+    if all_s.shape[1] > k:
+        part = np.argpartition(-all_s, k - 1, axis=1)[:, :k]
+        all_s = np.take_along_axis(all_s, part, axis=1)
+        all_i = np.take_along_axis(all_i, part, axis=1)
+    keep = np.argsort(-all_s, axis=1, kind="stable")
+    return np.take_along_axis(all_s, keep, axis=1), np.take_along_axis(all_i, keep, axis=1)
+
+
+def list_weights(fused_weights: np.ndarray) -> np.ndarray:
+    """The weightings whose exact top-k lists the calibration must recover, shape (L, C).
+
+    Each component alone, the static fusion ``G``, and every pair of
+    components at equal weight: the items a query-aware strategy (hybrid,
+    agreement) ranks first are near the top of some fixed weighting between
+    its components, not necessarily of one component or of ``G``.
+    """
+    C = int(fused_weights.shape[0])
+    rows = [np.eye(C)[c] for c in range(C)]
+    rows.append(np.asarray(fused_weights, dtype=np.float64))
+    for a in range(C):
+        for b in range(a + 1, C):
+            w = np.zeros(C)
+            w[[a, b]] = 0.5
+            rows.append(w)
+    return np.unique(np.round(np.stack(rows), 12), axis=0)
+
+
+def exact_lists(
+    matrices: Sequence[np.ndarray],
+    mask: np.ndarray,
+    weights: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """Exact top-``k`` item positions of fixed-weight fused cosines, shape (Q, L, k).
+
+    List ``l`` ranks the items by
+    ``Σ_c w_lc m_ic (q · e_ic) / ‖Σ_c w_lc m_ic e_ic‖`` (``m_ic`` = 1 when
+    item ``i`` has component ``c``); items where that vector is zero are not
+    ranked. Positions are -1 where fewer than ``k`` items are ranked.
+    """
+    C, n_items = mask.shape
+    Qn, L = queries.shape[0], weights.shape[0]
+    best_s = np.full((Qn * L, k), -np.inf, dtype=np.float32)
+    best_i = np.full((Qn * L, k), -1, dtype=np.int64)
+    W = np.asarray(weights, dtype=np.float32)
+    for start in range(0, n_items, _TRUTH_BLOCK):
+        stop = min(start + _TRUTH_BLOCK, n_items)
+        B = stop - start
+        m = np.asarray(mask[:, start:stop], dtype=np.float32)  # (C, B)
+        blocks = [
+            np.asarray(E[start:stop], dtype=np.float32) * m[c][:, None]
+            for c, E in enumerate(matrices)
+        ]
+        S = np.stack([queries @ b.T for b in blocks])  # (C, Q, B)
+        K = np.empty((C, C, B), dtype=np.float32)
+        for a in range(C):
+            for b in range(a, C):
+                K[a, b] = K[b, a] = np.einsum("ij,ij->i", blocks[a], blocks[b])
+        num = np.einsum("lc,cqb->qlb", W, S)
+        norm2 = np.einsum("lc,ld,cdb->lb", W, W, K)
+        ok = norm2 > 1e-12
+        scores = np.where(ok[None], num / np.sqrt(np.where(ok, norm2, 1.0))[None], -np.inf)
+        scores = scores.reshape(Qn * L, B).astype(np.float32)
+        positions = np.broadcast_to(np.arange(start, stop, dtype=np.int64), scores.shape)
+        best_s, best_i = _merge_topk(best_s, best_i, scores, positions, k)
+    best_i = np.where(np.isfinite(best_s), best_i, -1)
+    return best_i.reshape(Qn, L, k)
+
+
+def _probe_grid(index: CatalogIndex, n_probe: int | None) -> list[int]:
+    if n_probe is not None or index.kind == "flat":
+        return [index.n_probe]
+    if index.kind == "ivf":
+        grid = [p for p in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)]
+        return sorted({min(p, index.n_lists) for p in grid} | {index.n_lists})
+    return [16, 32, 64, 128, 256, 512]
+
+
+def _cost(index: CatalogIndex, n_probe: int, n_candidates: int) -> float:
+    """Relative cost of one query: index vectors scanned plus candidates re-scored."""
+    sizes = [*index.identity["present"], index.identity["n_items"]]
+    C = index.n_components
+    rescore = len(sizes) * n_candidates * C * _RESCORE_COST
+    if index.kind == "ivf":
+        scan = sum(sizes) * min(n_probe, index.n_lists) / max(index.n_lists, 1)
+    elif index.kind == "hnsw":
+        scan = len(sizes) * max(n_probe, n_candidates) * _HNSW_M
+    else:
+        scan = float(sum(sizes))
+    return float(scan + rescore)
+
+
+def _ranks_in(found: np.ndarray, targets: np.ndarray, absent: int) -> np.ndarray:
+    """Position of each target in its query's row of ``found`` (``absent`` where missing).
+
+    ``found`` (Q, n) holds each query's ranked item positions (-1 for none),
+    ``targets`` (Q, ...) item positions (-1 for none); rows are made disjoint
+    by an offset per query, so one sort and one binary search serve all.
+    """
+    Qn, n = found.shape
+    stride = int(max(found.max(initial=0), targets.max(initial=0))) + 2
+    offset = (np.arange(Qn, dtype=np.int64) * stride)[:, None]
+    keys = (found + 1 + offset).ravel()
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    wanted = (targets.reshape(Qn, -1) + 1 + offset).ravel()
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.size - 1)
+    ok = (sorted_keys[at] == wanted) & (targets.reshape(-1) >= 0)
+    ranks = np.where(ok, order[at] % max(n, 1), absent)
+    return ranks.reshape(targets.shape)
+
+
+def calibrate_index(
+    index: CatalogIndex,
+    matrices: Sequence[np.ndarray],
+    mask: np.ndarray,
+    *,
+    target_recall: float,
+    k: int,
+    queries: np.ndarray | None,
+    n_queries: int,
+    n_probe: int | None,
+    random_state: int,
+) -> dict[str, Any]:
+    """Choose the cheapest ``(n_probe, n_candidates)`` whose recall@k reaches the target.
+
+    The recall of one query is the *worst*, over the exact top-k lists of
+    :func:`exact_lists` for the weightings of :func:`list_weights` (each
+    component, the static fusion, each pair of components), of
+    the fraction of the list found in the union of candidates; the recall of
+    a setting is its mean over the calibration queries. A strategy re-scores
+    the candidates exactly, so an item missing from the union is the only way
+    it can lose recall. Settings are ranked by :func:`_cost`; the index's
+    ``n_probe`` is set to the choice and the record is returned (and stored on
+    the index). When no setting reaches the target, the one of highest recall
+    is kept and a warning says so.
+
+    Parameters
+    ----------
+    index : CatalogIndex
+        The built index (its ``n_probe`` is changed).
+    matrices, mask
+        The catalog's component matrices and presence mask.
+    target_recall : float
+        In (0, 1].
+    k : int
+        Length of the lists whose recall is measured.
+    queries : ndarray of shape (n_queries, dim) or None
+        Calibration queries (checked and normalised); None draws
+        ``n_queries`` :func:`pseudo_queries`.
+    n_queries : int
+        Pseudo-queries drawn when ``queries`` is None.
+    n_probe : int or None
+        Keep this search breadth and calibrate only ``n_candidates``.
+    random_state : int
+        Seed of the pseudo-queries.
+    """
+    dim = index.identity["dim"]
+    n_items = index.identity["n_items"]
+    source = "pseudo" if queries is None else "given"
+    rng = np.random.default_rng([random_state, 1])
+    Q = pseudo_queries(matrices, mask, n_queries, rng) if queries is None else queries
+    Q = _check_queries(Q, dim)
+    kk = min(k, n_items)
+    # (Q, L, kk) truth positions; a list's length is the number of items it ranks.
+    T = exact_lists(matrices, mask, list_weights(index.fused_weights), Q, kk)
+    valid = T >= 0
+    lengths = np.maximum(valid.sum(axis=2), 1)
+    grid = [n for n in _CANDIDATE_GRID if kk <= n < n_items] + [min(n_items, _CANDIDATE_GRID[-1])]
+    grid = sorted({max(n, kk) for n in grid})
+    n_max = grid[-1]
+    faiss_indexes = index.indexes()
+    best: tuple[float, float, int, int] | None = None  # (-recall, cost, probe, n) if unmet
+    chosen: tuple[float, int, int, float] | None = None  # (cost, probe, n, recall)
+    for probe in _probe_grid(index, n_probe):
+        index.n_probe = probe
+        # Rank of each truth item in each index's result list (n_max when absent).
+        first = np.full(T.shape, n_max, dtype=np.int64)
+        for fx in faiss_indexes:
+            found = fx.search(Q, min(n_max, int(fx.ntotal)))[1]
+            np.minimum(first, _ranks_in(found, T, n_max), out=first)
+        for n in grid:
+            per_list = ((first < n) & valid).sum(axis=2) / lengths
+            recall = float(per_list.min(axis=1).mean())
+            cost = _cost(index, probe, n)
+            if recall >= target_recall:
+                if chosen is None or cost < chosen[0]:
+                    chosen = (cost, probe, n, recall)
+                break  # larger n at this probe only cost more
+            if best is None or (-recall, cost) < best[:2]:
+                best = (-recall, cost, probe, n)
+        if chosen is not None and _cost(index, probe, kk) >= chosen[0]:
+            break  # wider probes cost more than the choice, whatever their candidate count
+    if chosen is not None:
+        _, probe, n, recall = chosen
+    else:
+        assert best is not None
+        recall, probe, n = -best[0], best[2], best[3]
+        warnings.warn(
+            f"target_recall={target_recall} was not reached on the {Q.shape[0]} calibration "
+            f"queries: the best setting (n_probe={probe}, n_candidates={n}) gives recall@{kk} "
+            f"{recall:.4f}. Build with more lists probed (kind='flat' is exact) or a lower "
+            "target.",
+            UserWarning,
+            stacklevel=4,
+        )
+    index.n_probe = probe
+    record = {
+        "target_recall": float(target_recall),
+        "k": int(kk),
+        "n_queries": int(Q.shape[0]),
+        "queries": source,
+        "n_probe": int(probe),
+        "n_candidates": int(n),
+        "recall": float(recall),
+        "recall_lower": min(
+            float(recall), wilson_lower_bound(recall * Q.shape[0] * kk, Q.shape[0] * kk)
+        ),
+    }
+    index.calibration = check_calibration(record, "The ANN index")
+    return index.calibration

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ._index import INDEX_ENCODINGS, INDEX_KINDS, CatalogIndex, IndexFile
+from ._index import INDEX_ENCODINGS, INDEX_KINDS, CatalogIndex, IndexFile, check_calibration
 
 if TYPE_CHECKING:
     from ._catalog import Catalog
@@ -58,6 +58,10 @@ STORAGE_DTYPES = ("float32", "float16")
 #: the build record and the shards of a build in progress (``_build``).
 _BUILD_ENTRIES = ("build.json", ".shards")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: The arrays of a lexical (CSR) component, each saved as one ``.npy`` file.
+_LEXICAL_PARTS = ("data", "indices", "indptr")
+#: Index dtypes a saved lexical component may use.
+_INDEX_DTYPES = ("int32", "int64")
 
 
 # -- small helpers ---------------------------------------------------------------------
@@ -200,6 +204,9 @@ def _listed_files(manifest: Mapping[str, Any]) -> set[str]:
     index = manifest.get("index")
     if isinstance(index, dict):
         entries.extend(index.get("files") or [])
+    for lex in manifest.get("lexical") or []:
+        if isinstance(lex, dict):
+            entries.extend(lex.get(part) for part in _LEXICAL_PARTS)
     for entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("file"), str):
             out.add(entry["file"])
@@ -305,6 +312,8 @@ def _write_files(catalog: Catalog, tmp: Path, extra: Mapping[str, str]) -> None:
         "gram": {"file": "gram.npy", "sha256": sha256_file(tmp / "gram.npy")},
         "means": {"file": "means.npy", "sha256": sha256_file(tmp / "means.npy")},
     }
+    if catalog.lexical_names:
+        manifest["lexical"] = _write_lexical(catalog, tmp)
     errors = catalog._errors
     if errors:
         (tmp / "errors.json").write_text(json.dumps(errors), encoding="utf-8")
@@ -321,6 +330,23 @@ def _write_files(catalog: Catalog, tmp: Path, extra: Mapping[str, str]) -> None:
     for name, text in extra.items():
         (tmp / name).write_text(text, encoding="utf-8")
     (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def _write_lexical(catalog: Catalog, tmp: Path) -> list[dict[str, Any]]:
+    """Save each lexical component as three ``.npy`` files (CSR data, indices, indptr)."""
+    entries = []
+    for k, (name, csr) in enumerate(catalog.lexical.items()):
+        entry: dict[str, Any] = {"name": name, "shape": list(csr.shape), "nnz": int(csr.nnz)}
+        for part in _LEXICAL_PARTS:
+            fname = f"lexical_{k}_{part}.npy"
+            np.save(tmp / fname, np.asarray(getattr(csr, part)), allow_pickle=False)
+            entry[part] = {
+                "file": fname,
+                "dtype": str(getattr(csr, part).dtype),
+                "sha256": sha256_file(tmp / fname),
+            }
+        entries.append(entry)
+    return entries
 
 
 # -- the manifest ----------------------------------------------------------------------
@@ -386,6 +412,7 @@ class _Layout:
     errors: dict[str, Any] | None
     index: dict[str, Any] | None
     raw: dict[str, Any]
+    lexical: list[dict[str, Any]]
 
 
 def _parse_manifest(root: Path) -> tuple[_Layout, bytes]:
@@ -457,10 +484,54 @@ def _parse_manifest(root: Path) -> tuple[_Layout, bytes]:
     index = None
     if "index" in data:
         index = _parse_index(m, m.get(data, "", "index", dict), len(components))
+    lexical = []
+    if "lexical" in data:
+        lexical = _parse_lexical(m, m.get(data, "", "lexical", list), n_items, names)
     layout = _Layout(
-        n_items, dim, components, files["ids"], files["gram"], means, errors, index, data
+        n_items, dim, components, files["ids"], files["gram"], means, errors, index, data, lexical
     )
     return layout, raw
+
+
+def _parse_lexical(
+    m: _Manifest, entries: list[Any], n_items: int, dense_names: set[str]
+) -> list[dict[str, Any]]:
+    """The checked ``lexical`` entries: name, shape, nnz and the three CSR files."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for k, raw_entry in enumerate(entries):
+        key = f"lexical[{k}]"
+        entry = m.check(raw_entry, key, dict)
+        name = m.get(entry, key, "name", str)
+        if not name or name in seen or name in dense_names:
+            m.fail(
+                f"{key}.name", f"must be a non-empty name used by no other component, got {name!r}"
+            )
+        seen.add(name)
+        shape = m.get(entry, key, "shape", list)
+        if len(shape) == 2:
+            for v in shape:
+                m.check(v, f"{key}.shape", "int")
+        if len(shape) != 2 or shape[0] != n_items:
+            m.fail(
+                f"{key}.shape", f"must be [n_items, n_terms] with n_items = {n_items}, got {shape}"
+            )
+        if shape[1] < 1:
+            m.fail(f"{key}.shape", f"must have at least one term, got {shape}")
+        nnz = m.get(entry, key, "nnz", "int")
+        if nnz < 0:
+            m.fail(f"{key}.nnz", f"must be non-negative, got {nnz}")
+        parsed: dict[str, Any] = {"name": name, "shape": (n_items, shape[1]), "nnz": nnz}
+        for part in _LEXICAL_PARTS:
+            pkey = f"{key}.{part}"
+            pentry = m.check(m.get(entry, key, part, dict), pkey, dict)
+            dtype = m.get(pentry, pkey, "dtype", str)
+            allowed = ("float32",) if part == "data" else _INDEX_DTYPES
+            if dtype not in allowed:
+                m.fail(f"{pkey}.dtype", f"must be one of {list(allowed)}, got {dtype!r}")
+            parsed[part] = {**m.file_entry(pentry, pkey), "key": pkey, "dtype": dtype}
+        out.append(parsed)
+    return out
 
 
 def _parse_index(m: _Manifest, entry: dict[str, Any], n_components: int) -> dict[str, Any]:
@@ -497,7 +568,16 @@ def _parse_index(m: _Manifest, entry: dict[str, Any], n_components: int) -> dict
     files = m.get(entry, "index", "files", list)
     if len(files) != n_components + 1:
         m.fail("index.files", f"must list {n_components + 1} files, got {len(files)}")
+    calibration = entry.get("calibration")
+    if calibration is not None:
+        calibration = check_calibration(calibration, f"Invalid catalog manifest {m.path}: index")
+        if calibration["n_probe"] != n_probe:
+            m.fail(
+                "index.calibration.n_probe",
+                f"({calibration['n_probe']}) differs from index.n_probe ({n_probe})",
+            )
     return {
+        "calibration": calibration,
         "kind": kind,
         "encoding": encoding,
         "n_lists": n_lists,
@@ -755,6 +835,7 @@ def load(
     if layout.errors is not None:
         errors_file = files.checked(layout.errors, checksums)
         errors = _checked_errors(errors_file, _read_json(errors_file))
+    lexical = {entry["name"]: _read_lexical(files, entry, checksums) for entry in layout.lexical}
     index_files: list[IndexFile] = []
     if layout.index is not None:
         for entry in layout.index["files"]:
@@ -773,6 +854,7 @@ def load(
         encoder_ids={e["name"]: e["encoder_id"] for e in layout.components},
         modalities={e["name"]: e["modality"] for e in layout.components},
         dtype=dtypes.pop(),
+        lexical=lexical or None,
         _saved=SavedStatistics(gram, means, gram_file, means_file, component_files, contents),
     )
     catalog._errors = errors
@@ -795,6 +877,54 @@ def load(
     digest = hashlib.sha256(raw).hexdigest()
     catalog._source = (str(root.resolve()), bool(mmap), digest)
     return catalog
+
+
+def _read_lexical(files: _Files, entry: Mapping[str, Any], checksums: bool) -> Any:
+    """A saved lexical component as a CSR array, after checking its three files.
+
+    Checked before SciPy sees them: the headers (shapes from ``nnz`` and
+    ``n_items``, dtypes), ``indptr`` starting at 0, non-decreasing and ending
+    at ``nnz``, column indices in ``[0, n_terms)`` and strictly increasing
+    within each row, and finite, non-negative values.
+    """
+    import scipy.sparse as sp
+
+    n_items, n_terms = entry["shape"]
+    nnz = entry["nnz"]
+    shapes = {"data": (nnz,), "indices": (nnz,), "indptr": (n_items + 1,)}
+    paths = {part: files.checked(entry[part], checksums) for part in _LEXICAL_PARTS}
+    arrays = {
+        part: read_npy(paths[part], shapes[part], entry[part]["dtype"], None)
+        for part in _LEXICAL_PARTS
+    }
+    data, indices, indptr = arrays["data"], arrays["indices"], arrays["indptr"]
+    name = entry["name"]
+    where = f"Catalog file {paths['indptr']} (lexical component {name!r})"
+    if indptr[0] != 0 or indptr[-1] != nnz or np.any(np.diff(indptr) < 0):
+        raise ValueError(
+            f"{where} is not a valid CSR row pointer: it must start at 0, never decrease "
+            f"and end at nnz = {nnz}; the catalog is corrupt."
+        )
+    where = f"Catalog file {paths['indices']} (lexical component {name!r})"
+    if nnz and (indices.min() < 0 or indices.max() >= n_terms):
+        raise ValueError(
+            f"{where} holds a column index outside [0, {n_terms}); the catalog is corrupt."
+        )
+    if nnz > 1:
+        step = np.diff(indices.astype(np.int64))
+        row_start = np.zeros(nnz, dtype=bool)
+        row_start[indptr[1:-1][indptr[1:-1] < nnz]] = True  # first entry of each row
+        if np.any((step <= 0) & ~row_start[1:]):
+            raise ValueError(
+                f"{where} holds column indices that are not strictly increasing within a "
+                "row; the catalog is corrupt."
+            )
+    if not (np.isfinite(data).all() and (data >= 0).all()):
+        raise ValueError(
+            f"Catalog file {paths['data']} (lexical component {name!r}) holds non-finite or "
+            "negative weights; the catalog is corrupt."
+        )
+    return sp.csr_array((data, indices, indptr), shape=(n_items, n_terms))
 
 
 def reopen(

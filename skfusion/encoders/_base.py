@@ -1,387 +1,42 @@
-"""Shared machinery of the encoders: input checks, device and precision choice,
-batching, progress, tokenisation with truncation accounting, normalisation and
-fingerprints."""
+"""The encoders' base class and their input checks and output normalisation.
+
+:class:`BaseEncoder` composes the encoders' concerns, each in its own module:
+model handling (device, precision, dtype, model names and fingerprints) in
+:mod:`._model`, tokenising and batching in :mod:`._tokens`, progress reporting
+in :mod:`._progress`. Their names are imported here too, so ``from ._base import
+...`` keeps working.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from numbers import Integral
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import InvalidParameterError
 
 from .._arrays import EncodedArray
 from .._warnings import WarnOnceMixin
-from ._cache import normalize_model_ref
-
-if TYPE_CHECKING:
-    import torch
+from . import _cache
+from ._model import display_name as display_name
+from ._model import dtype_kwargs as dtype_kwargs
+from ._model import encoder_device
+from ._model import fingerprint_hex as fingerprint_hex
+from ._model import resolve_precision as resolve_precision
+from ._model import torch_dtype as torch_dtype
+from ._progress import progress as progress
+from ._tokens import CPU_BATCH_TOKENS as CPU_BATCH_TOKENS
+from ._tokens import TokenizerEntry as TokenizerEntry
+from ._tokens import batches as batches
+from ._tokens import context_length as context_length
+from ._tokens import length_batches as length_batches
+from ._tokens import load_tokenizer as load_tokenizer
+from ._tokens import resolve_batch_tokens as resolve_batch_tokens
+from ._tokens import token_lengths as token_lengths
+from ._tokens import tokenize as tokenize
 
 __all__ = ["BaseEncoder"]
-
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-_PRECISIONS = ("auto", "float32", "float16", "bfloat16")
-# Tokenizers without a real limit report a huge sentinel model_max_length.
-_NO_LIMIT = 1_000_000
-_DEFAULT_CONTEXT = 512
-# Config keys that do not change what a model computes and vary with the
-# transformers version, the loading path or the loading precision.
-_VOLATILE_CONFIG_KEYS = frozenset(
-    {"transformers_version", "torch_dtype", "dtype", "architectures", "name_or_path"}
-)
-_FINGERPRINT_SAMPLE = 4096
-
-
-def resolve_device(device: str) -> str:
-    """Turn the ``device`` parameter into a concrete torch device string.
-
-    Parameters
-    ----------
-    device : str
-        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"mps"``,
-        ``"cuda"`` or ``"cuda:<index>"``.
-
-    Returns
-    -------
-    str
-        The device to use.
-
-    Raises
-    ------
-    ValueError
-        If the string is malformed or the requested backend is unavailable.
-    """
-    import torch
-
-    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
-        raise InvalidParameterError(
-            "The 'device' parameter must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:<index>'. "
-            f"Got {device!r} instead."
-        )
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was requested but CUDA is not available.")
-        if ":" in device and int(device.split(":", 1)[1]) >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} was requested but only "
-                f"{torch.cuda.device_count()} CUDA device(s) are visible."
-            )
-    if device == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError("device='mps' was requested but MPS is not available.")
-    return device
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    """Turn the ``precision`` parameter into a torch dtype name.
-
-    Parameters
-    ----------
-    precision : {"auto", "float32", "float16", "bfloat16"}
-        ``"auto"`` means float16 on CUDA and float32 elsewhere.
-    device : str
-        The resolved device.
-
-    Returns
-    -------
-    str
-        One of ``"float32"``, ``"float16"``, ``"bfloat16"``.
-    """
-    if precision == "auto":
-        return "float16" if device.startswith("cuda") else "float32"
-    return precision
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    """Return the torch dtype called ``name``."""
-    import torch
-
-    dtype: torch.dtype = getattr(torch, name)
-    return dtype
-
-
-def dtype_kwargs(dtype_name: str) -> dict[str, Any]:
-    """Keyword selecting the loading dtype in ``from_pretrained``.
-
-    transformers 5 calls it ``dtype``; 4.x calls it ``torch_dtype``.
-    """
-    import transformers
-
-    major = int(transformers.__version__.split(".", 1)[0])
-    key = "dtype" if major >= 5 else "torch_dtype"
-    return {key: torch_dtype(dtype_name)}
-
-
-def display_name(model: str | os.PathLike[str]) -> str:
-    """Name of a model in fingerprints: the id, or a local directory's base name."""
-    ref = normalize_model_ref(model)
-    if os.path.isdir(ref):
-        return os.path.basename(ref.rstrip(os.sep)) or ref
-    return ref
-
-
-def context_length(tokenizer: Any, config: Any) -> int:
-    """Number of tokens the model accepts.
-
-    The smaller of the tokenizer's ``model_max_length`` and the config's
-    ``max_position_embeddings`` (whichever are meaningful).
-
-    Parameters
-    ----------
-    tokenizer : transformers tokenizer
-        The model's tokenizer.
-    config : transformers config
-        The text (sub-)config of the model.
-
-    Returns
-    -------
-    int
-        Maximum sequence length in tokens, special tokens included.
-    """
-    candidates = []
-    for value in (
-        getattr(tokenizer, "model_max_length", None),
-        getattr(config, "max_position_embeddings", None),
-    ):
-        if isinstance(value, Integral) and 0 < int(value) < _NO_LIMIT:
-            candidates.append(int(value))
-    return min(candidates) if candidates else _DEFAULT_CONTEXT
-
-
-def _strip_volatile(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _strip_volatile(v)
-            for k, v in sorted(value.items())
-            if k not in _VOLATILE_CONFIG_KEYS and not k.startswith("_")
-        }
-    if isinstance(value, list):
-        return [_strip_volatile(v) for v in value]
-    return value
-
-
-def fingerprint_hex(config: Any, tensors: Sequence[tuple[str, torch.Tensor]], pooling: str) -> str:
-    """Hash a model's identity into 12 hexadecimal characters.
-
-    The SHA-256 covers the model config (``config.to_json_string()`` without
-    the keys that depend on the transformers version, loading path or
-    loading precision), the name, shape and sign pattern of a deterministic
-    strided sample of each tensor in ``tensors``, and the pooling mode.
-
-    Sign bits (rather than raw value bytes) make the fingerprint independent
-    of the loading precision: a model loaded in float16 on a GPU and in
-    float32 on a CPU embeds into the same space and gets the same id.
-
-    Parameters
-    ----------
-    config : transformers.PretrainedConfig
-        The model config.
-    tensors : sequence of (str, torch.Tensor)
-        Named weight tensors to sample.
-    pooling : str
-        The pooling mode of the encoder.
-
-    Returns
-    -------
-    str
-        12 lowercase hexadecimal characters.
-    """
-    digest = hashlib.sha256()
-    digest.update(b"skfusion-fingerprint-v1\0")
-    config_dict = json.loads(config.to_json_string())
-    digest.update(json.dumps(_strip_volatile(config_dict), sort_keys=True).encode("utf-8"))
-    for name, tensor in tensors:
-        flat = tensor.detach().reshape(-1)
-        step = max(1, flat.numel() // _FINGERPRINT_SAMPLE)
-        sample = flat[::step][:_FINGERPRINT_SAMPLE].float().cpu().numpy()
-        digest.update(f"\0{name}:{tuple(tensor.shape)}\0".encode())
-        digest.update(np.packbits(np.signbit(sample)).tobytes())
-    digest.update(f"\0pooling={pooling}".encode())
-    return digest.hexdigest()[:12]
-
-
-@dataclass
-class TokenizerEntry:
-    """A cached tokenizer plus a lock (fast tokenizers are not re-entrant)."""
-
-    tokenizer: Any
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def load_tokenizer(model_ref: str) -> TokenizerEntry:
-    """Load a model's tokenizer with ``AutoTokenizer``.
-
-    Parameters
-    ----------
-    model_ref : str
-        Model id or local directory.
-
-    Returns
-    -------
-    TokenizerEntry
-        The tokenizer and its lock.
-
-    Raises
-    ------
-    OSError
-        If no tokenizer is available. transformers 5 silently builds an empty
-        tokenizer (special tokens only) when the files are missing; that is
-        reported as missing too.
-    """
-    from transformers import AutoTokenizer
-
-    from ._cache import quiet_loading
-
-    with quiet_loading():
-        tokenizer = AutoTokenizer.from_pretrained(model_ref, trust_remote_code=False)
-    specials = set(getattr(tokenizer, "all_special_tokens", []))
-    if len(tokenizer) <= len(specials):
-        raise OSError(f"{model_ref!r} has no tokenizer files (only special tokens were found)")
-    return TokenizerEntry(tokenizer)
-
-
-def token_lengths(entry: TokenizerEntry, texts: list[str], max_length: int) -> list[int]:
-    """Number of tokens of each text, special tokens included, counted up to ``max_length + 1``.
-
-    A text is truncated at ``max_length`` exactly when its count exceeds
-    ``max_length``; capping the count there avoids tokenizing unbounded
-    lengths.
-    """
-    with entry.lock:
-        probe = entry.tokenizer(texts, truncation=True, max_length=max_length + 1, padding=False)
-    return [len(ids) for ids in probe["input_ids"]]
-
-
-def tokenize(
-    entry: TokenizerEntry, texts: list[str], max_length: int, *, pad_to_max_length: bool = False
-) -> dict[str, Any]:
-    """Tokenise ``texts`` truncated to ``max_length`` tokens.
-
-    Parameters
-    ----------
-    entry : TokenizerEntry
-        The tokenizer.
-    texts : list of str
-        The texts of one batch.
-    max_length : int
-        Maximum number of tokens per text, special tokens included.
-    pad_to_max_length : bool, default=False
-        Pad every sequence to ``max_length`` (SigLIP was trained that way);
-        otherwise pad to the longest sequence in the batch.
-
-    Returns
-    -------
-    dict of str to torch.Tensor
-        The tokenizer output as PyTorch tensors.
-    """
-    with entry.lock:
-        encoding = entry.tokenizer(
-            texts,
-            truncation=True,
-            max_length=max_length,
-            padding="max_length" if pad_to_max_length else True,
-            return_tensors="pt",
-        )
-    return dict(encoding)
-
-
-def resolve_batch_tokens(setting: int | str | None, device: Any) -> int | None:
-    """The padded-token cap per batch for the ``max_batch_tokens`` parameter.
-
-    ``"auto"`` is :data:`CPU_BATCH_TOKENS` on a CPU and no cap elsewhere (an
-    accelerator wants large batches); an integer is used as given.
-    """
-    if setting == "auto":
-        return CPU_BATCH_TOKENS if str(device).startswith("cpu") else None
-    return None if setting is None else int(setting)
-
-
-#: Padded tokens per batch under ``max_batch_tokens="auto"`` on a CPU. On
-#: Cranfield abstracts with all-MiniLM-L6-v2 (2-core CPU), 2,048 was the
-#: fastest of 256 to 8,192 and no cap (docs/encoding.md).
-CPU_BATCH_TOKENS = 2048
-
-
-def length_batches(
-    indices: Sequence[int],
-    lengths: Sequence[int],
-    batch_size: int,
-    max_tokens: int | None,
-    *,
-    padded_length: int | None = None,
-) -> Iterator[list[int]]:
-    """Split ``indices`` into batches of similar token length, longest first.
-
-    Each batch holds at most ``batch_size`` items and, when ``max_tokens``
-    is set, at most ``max_tokens`` padded tokens (items × the batch's
-    longest length, or × ``padded_length`` when every sequence is padded to
-    it); a text longer than ``max_tokens`` forms a batch of its own.
-    ``lengths[i]`` is the length of ``indices[i]``.
-    """
-    order = sorted(range(len(indices)), key=lambda k: lengths[k], reverse=True)
-    batch: list[int] = []
-    width = 0  # the padded length of the current batch: its first (longest) text's
-    for k in order:
-        if batch and (
-            len(batch) >= batch_size
-            or (max_tokens is not None and (len(batch) + 1) * width > max_tokens)
-        ):
-            yield batch
-            batch = []
-        if not batch:
-            width = lengths[k] if padded_length is None else padded_length
-        batch.append(indices[k])
-    if batch:
-        yield batch
-
-
-class _NoProgress:
-    def update(self, n: int = 1) -> None:
-        """Do nothing."""
-
-    def close(self) -> None:
-        """Do nothing."""
-
-
-@contextmanager
-def progress(enabled: bool, total: int, desc: str) -> Iterator[Any]:
-    """A tqdm progress bar when ``enabled`` and tqdm is importable, else a no-op."""
-    bar: Any = _NoProgress()
-    if enabled:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:  # pragma: no cover - depends on the environment
-            pass
-        else:
-            bar = tqdm(total=total, desc=desc, unit="item")
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
-def batches(indices: Sequence[int], batch_size: int) -> Iterator[list[int]]:
-    """Split ``indices`` into consecutive chunks of at most ``batch_size``."""
-    for start in range(0, len(indices), batch_size):
-        yield list(indices[start : start + batch_size])
 
 
 def as_item_list(X: Any) -> list[Any]:
@@ -451,12 +106,26 @@ class BaseEncoder(WarnOnceMixin, TransformerMixin, BaseEstimator):
 
     # -- loading ---------------------------------------------------------------
 
+    @staticmethod
+    def clear_cache() -> None:
+        """Drop every cached model, tokenizer and processor (shared by all encoders).
+
+        Encoders keep working afterwards: they reload on their next use.
+        Memory is released once no other reference to the models remains.
+
+        Examples
+        --------
+        >>> from skfusion import TextEncoder
+        >>> TextEncoder.clear_cache()
+        """
+        _cache.clear_cache()
+
     def _validate_params(self) -> None:
         super()._validate_params()
-        resolve_device(self.device)
+        encoder_device(self.device)
 
     def _resolved(self) -> tuple[str, str]:
-        device = resolve_device(self.device)
+        device = encoder_device(self.device)
         return device, resolve_precision(self.precision, device)
 
     def _model_entry(self) -> Any:  # pragma: no cover - abstract

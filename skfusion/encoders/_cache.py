@@ -131,7 +131,7 @@ def clear_cache() -> None:
 
     Examples
     --------
-    >>> from skfusion.encoders import clear_cache
+    >>> from skfusion.encoders._cache import clear_cache
     >>> clear_cache()
     """
     with _LOCK:

@@ -10,23 +10,16 @@ of any fitted ranker, a ``Pipeline`` (encoder + fusion) included. See ``docs/eva
 ``docs/significance.md``.
 """
 
-from ._benchmark import BenchmarkResult, StrategyRun, Tuned, benchmark_strategies
+import warnings
+from importlib import import_module
+from typing import Any
+
+from ._benchmark import Tuned, benchmark_strategies
 from ._compare import compare_strategies
-from ._protocol import CrossValRanking, FoldResult, cross_val_ranking, top_k_ids
-from ._significance import (
-    PairedTestResult,
-    adjust_pvalues,
-    bootstrap_ci,
-    paired_t_test,
-    permutation_test,
-)
+from ._protocol import cross_val_ranking, top_k_ids
+from ._significance import adjust_pvalues, bootstrap_ci, paired_t_test, permutation_test
 
 __all__ = [
-    "BenchmarkResult",
-    "CrossValRanking",
-    "FoldResult",
-    "PairedTestResult",
-    "StrategyRun",
     "Tuned",
     "adjust_pvalues",
     "benchmark_strategies",
@@ -37,3 +30,26 @@ __all__ = [
     "permutation_test",
     "top_k_ids",
 ]
+
+#: Deprecated name -> (private module, replacement named in the FutureWarning). These are
+#: the result types; the functions that return them are the public way to get them.
+_DEPRECATED: dict[str, tuple[str, str]] = {
+    "BenchmarkResult": ("._benchmark", "the object benchmark_strategies() returns"),
+    "StrategyRun": ("._benchmark", "the values of benchmark_strategies(...).runs"),
+    "CrossValRanking": ("._protocol", "the object cross_val_ranking() returns"),
+    "FoldResult": ("._protocol", "the folds of cross_val_ranking(...)"),
+    "PairedTestResult": ("._significance", "the object paired_t_test() returns"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        module, replacement = _DEPRECATED[name]
+        warnings.warn(
+            f"skfusion.evaluation.{name} is deprecated and will be removed from the public "
+            f"API in the next release; use {replacement}.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return getattr(import_module(module, __name__), name)
+    raise AttributeError(f"module 'skfusion.evaluation' has no attribute {name!r}")

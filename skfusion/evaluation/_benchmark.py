@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from .._warnings import summarised_warnings
-from ..metrics import parse_metric, ranking_metrics
+from ..metrics._ranking import parse_metric, ranking_metrics
 from ._compare import compare_strategies
 from ._protocol import FoldResult, _cross_val_ranking, final_estimator, queries_of
 

@@ -14,8 +14,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples
 
 from .._warnings import summarised_warnings
-from ..metrics import RankingScorer
-from ..metrics._scorer import _final_step
+from ..metrics._scorer import RankingScorer, _final_step
 
 
 @dataclass

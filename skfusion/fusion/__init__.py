@@ -1,74 +1,90 @@
-"""Fusion strategies: estimators over a Catalog, and a functional API on arrays.
+"""Fusion strategies: estimators over a Catalog.
 
 Vector fusion (:class:`AgreementFusionCV`, the recommended default, and
 :class:`AgreementFusion`, its label-free form;
 :class:`AverageFusion`, :class:`WeightedFusion`, :class:`HybridFusion`)
-ranks by the cosine to a fused item vector; score
-fusion (:class:`CombSUMFusion`, :class:`CombMAXFusion`, :class:`CombMNZFusion`,
-:class:`CalibratedFusion`) combines normalised component similarities; rank
-fusion (:class:`RRFusion`) combines component rankings; :class:`LearnedFusion`
-fits static weights on judged queries.
+ranks by the cosine to a fused item vector; score fusion
+(:class:`ScoreFusion`: CombSUM, CombMAX) combines normalised component
+similarities; rank fusion (:class:`RRFusion`) combines component rankings;
+:class:`LearnedFusion` fits static weights on judged queries.
+:func:`simplex_grid` gives weight grids for tuning, and
+:class:`UndefinedScoreWarning` is the warning to filter for queries whose
+scores are undefined.
+
+The pure functions, the strategy registry and the base class that this
+module used to export are deprecated (a ``FutureWarning`` names each one's
+replacement); they live on in private modules.
 """
 
-from ._base import BaseFusion
-from ._engine import UndefinedScoreWarning, fused_cosine
-from ._functional import global_weights, score
-from ._registry import STRATEGIES, Strategy, get_strategy
-from ._stats import similarity_moments
-from .agreement import (
-    AgreementFusion,
-    agreement_weights,
-    centroid_basis,
-    impute_components,
-    similarity_covariances,
-)
+import warnings
+from importlib import import_module
+from typing import Any
+
+from ._engine import UndefinedScoreWarning
+from ._grid import simplex_grid
+from .agreement import AgreementFusion
 from .agreement_cv import AgreementFusionCV
-from .average import AverageFusion, average_weights
-from .calibrated import CalibratedFusion, calibrated_scores
-from .hybrid import HybridFusion, hybrid_weights
+from .average import AverageFusion
+from .calibrated import CalibratedFusion  # noqa: F401  (deprecated, not in __all__)
+from .hybrid import HybridFusion
 from .learned import LearnedFusion
-from .rank_fusion import RRFusion, rrf_scores
-from .score_fusion import (
-    CombMAXFusion,
-    CombMNZFusion,
-    CombSUMFusion,
-    combmax_scores,
-    combmnz_scores,
-    combsum_scores,
+from .rank_fusion import RRFusion
+from .score_fusion import (  # Comb*Fusion: deprecated, not in __all__
+    CombMAXFusion,  # noqa: F401
+    CombMNZFusion,  # noqa: F401
+    CombSUMFusion,  # noqa: F401
+    ScoreFusion,
 )
-from .weighted import WeightedFusion, weighted_weights
+from .weighted import WeightedFusion
 
 __all__ = [
-    "STRATEGIES",
     "AgreementFusion",
     "AgreementFusionCV",
     "AverageFusion",
-    "BaseFusion",
-    "CalibratedFusion",
-    "CombMAXFusion",
-    "CombMNZFusion",
-    "CombSUMFusion",
     "HybridFusion",
     "LearnedFusion",
     "RRFusion",
-    "Strategy",
+    "ScoreFusion",
     "UndefinedScoreWarning",
     "WeightedFusion",
-    "agreement_weights",
-    "average_weights",
-    "calibrated_scores",
-    "centroid_basis",
-    "combmax_scores",
-    "combmnz_scores",
-    "combsum_scores",
-    "fused_cosine",
-    "get_strategy",
-    "global_weights",
-    "hybrid_weights",
-    "impute_components",
-    "rrf_scores",
-    "score",
-    "similarity_covariances",
-    "similarity_moments",
-    "weighted_weights",
+    "simplex_grid",
 ]
+
+_ESTIMATOR = "the estimators (e.g. ScoreFusion(catalog).fit().decision_function(queries))"
+_EXPLAIN = "the estimator's explain() (its per-component similarities and scores)"
+#: Deprecated name -> (private module, replacement named in the FutureWarning).
+_DEPRECATED: dict[str, tuple[str, str]] = {
+    "BaseFusion": ("._base", "sklearn.base.BaseEstimator for isinstance checks"),
+    "STRATEGIES": ("._registry", "the estimator classes themselves (skfusion.ScoreFusion, ...)"),
+    "Strategy": ("._registry", "the estimator classes themselves (skfusion.ScoreFusion, ...)"),
+    "get_strategy": ("._registry", "the estimator classes themselves (skfusion.ScoreFusion, ...)"),
+    "score": ("._functional", _ESTIMATOR + " on skfusion.Catalog(components)"),
+    "global_weights": ("._functional", "skfusion.Catalog(components).global_weights()"),
+    "fused_cosine": ("._engine", _ESTIMATOR),
+    "similarity_moments": ("._stats", _EXPLAIN),
+    "similarity_covariances": (".agreement", "AgreementFusion (which uses it)"),
+    "impute_components": (".agreement", "AgreementFusionCV(impute='auto')"),
+    "centroid_basis": (".agreement", "AgreementFusion (which uses it)"),
+    "agreement_weights": (".agreement", "AgreementFusion"),
+    "average_weights": (".average", "AverageFusion"),
+    "weighted_weights": (".weighted", "WeightedFusion"),
+    "hybrid_weights": (".hybrid", "HybridFusion"),
+    "calibrated_scores": (".calibrated", "ScoreFusion(method='sum')"),
+    "combsum_scores": (".score_fusion", "ScoreFusion(method='sum')"),
+    "combmax_scores": (".score_fusion", "ScoreFusion(method='max')"),
+    "combmnz_scores": (".score_fusion", "ScoreFusion(method='sum')"),
+    "rrf_scores": (".rank_fusion", "RRFusion"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        module, replacement = _DEPRECATED[name]
+        warnings.warn(
+            f"skfusion.fusion.{name} is deprecated and will be removed from the public API "
+            f"in the next release; use {replacement}.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return getattr(import_module(module, __name__), name)
+    raise AttributeError(f"module 'skfusion.fusion' has no attribute {name!r}")

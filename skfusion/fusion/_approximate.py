@@ -23,7 +23,17 @@ Per-query statistics over the whole catalog are handled as follows:
   items so the lists can be filled.
 
 ``n_candidates`` at least the catalog size makes every item a candidate, so
-the results are those of exact search.
+the results are those of exact search. ``n_candidates=None`` takes the count
+calibrated by ``build_index(target_recall=...)``, else 300.
+
+A batch of queries is searched with one faiss call per index. When the
+queries' candidates overlap, the union of a batch's candidates is re-scored
+in one pass (one matrix product per component), each query keeping only its
+own candidates; otherwise each query's candidates are re-scored on their
+own. Either way the result is that of searching the queries one by one.
+With ``approximate="auto"`` a batch is searched exactly when a cost model
+(:func:`prefer_exact`) says exact search is cheaper, or when the catalog
+has no index.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import Catalog
+from ..catalog._index import DEFAULT_N_CANDIDATES
 from ._engine import _block_topk, _for_batch, _nan_to_floor, _warn_undefined, topk_scores
 from ._stats import ComponentScan, NormalizedScorer
 
@@ -63,10 +74,68 @@ def _require_index(estimator: Any) -> Any:
     return index
 
 
-def _check_k(estimator: Any, k: int) -> None:
-    if k > int(estimator.n_candidates):
+#: Most distinct candidates re-scored in one pass (bounds the gathered rows' memory).
+_UNION_LIMIT = 1 << 15
+#: The union of a group's candidates is re-scored in one matrix product when it costs at
+#: most this many times the per-query products (the candidates of the queries overlap);
+#: a matrix product runs several times faster per multiply-add than one query's product.
+_UNION_OVERLAP = 4.0
+#: Cost model of ``approximate="auto"``, in seconds-like units: one unit is exact
+#: search's cost per (query, item, component) in a batch (a matrix product, ~19 ns at
+#: d = 512 on a float16 catalog, where rows are widened to float32 first). Scanning a
+#: stored SQ8 index vector costs ~1.6 units, re-scoring one candidate's component ~40 (a
+#: random row gather), and a single query's exact scan ~28 per item and component (a
+#: matrix-vector product, bound by memory). Measured with benchmarks/bench_approximate.py
+#: at 100,000 items on a shared 2-core machine (docs/approximate.md); only the ranking of
+#: the two choices depends on them.
+_RESCORE_UNIT = 40.0
+_SCAN_UNIT = 1.6
+_EXACT_UNIT_SINGLE = 28.0
+_EXACT_UNIT_BATCH = 1.0
+
+
+def n_candidates_of(estimator: Any, index: Any) -> int:
+    """The estimator's ``n_candidates``, or the index's calibrated count, or 300."""
+    if estimator.n_candidates is not None:
+        return int(estimator.n_candidates)
+    calibrated = None if index is None else index.n_candidates
+    return DEFAULT_N_CANDIDATES if calibrated is None else int(calibrated)
+
+
+def prefer_exact(estimator: Any, n_queries: int) -> bool:
+    """Whether ``approximate="auto"`` searches this batch exactly.
+
+    True without an index. Otherwise the estimated cost per query of
+    approximate search — scanning ``n_probe / n_lists`` of each index's
+    vectors plus re-scoring ``(C + 1) · n_candidates`` candidates over ``C``
+    components — is compared with exact search's ``n_items · C`` (per unit
+    of dimension; the units are above). Exact search gets cheaper per item
+    as the batch grows (a matrix product instead of a matrix-vector one).
+    """
+    if estimator.approximate != "auto":
+        return False
+    catalog: Catalog = estimator.catalog
+    index = catalog.ann_index
+    if index is None:
+        return True
+    C = catalog.n_components
+    sizes = [*index.identity["present"], index.identity["n_items"]]
+    n = n_candidates_of(estimator, index)
+    if index.kind == "ivf":
+        scanned = sum(sizes) * min(index.n_probe, index.n_lists) / max(index.n_lists, 1)
+    elif index.kind == "hnsw":
+        scanned = len(sizes) * max(index.n_probe, n) * 32
+    else:
+        scanned = float(sum(sizes))
+    approx = scanned * _SCAN_UNIT + len(sizes) * n * C * _RESCORE_UNIT
+    unit = _EXACT_UNIT_SINGLE if n_queries < 8 else _EXACT_UNIT_BATCH
+    return approx >= catalog.n_items * C * unit
+
+
+def _check_k(estimator: Any, k: int, n_candidates: int) -> None:
+    if k > n_candidates:
         raise ValueError(
-            f"n_neighbors={k} exceeds n_candidates={estimator.n_candidates}: approximate search "
+            f"n_neighbors={k} exceeds n_candidates={n_candidates}: approximate search "
             f"returns neighbours from at least n_candidates candidates per query; raise "
             f"n_candidates to at least {k}."
         )
@@ -93,7 +162,8 @@ def candidate_similarities(
     q = np.ascontiguousarray(query[None, :], dtype=np.float32)
     S = np.empty((len(matrices), 1, pool.size), dtype=np.float32)
     for c, E in enumerate(matrices):
-        np.matmul(q, np.asarray(E[pool]).T, out=S[c])
+        # float16 rows are widened first: a mixed-dtype product would not run in BLAS.
+        np.matmul(q, np.asarray(E[pool], dtype=np.float32).T, out=S[c])
     return S
 
 
@@ -141,40 +211,66 @@ def approximate_kneighbors(
         ``k = min(n_neighbors, n_items)``; ties go to the lower position.
     """
     catalog: Catalog = estimator._checked_catalog()
+    if prefer_exact(estimator, queries.shape[0]):
+        matrices, full_gram, exact_scorer = estimator._scan_arrays(queries)
+        result: tuple[np.ndarray, np.ndarray] = topk_scores(
+            queries,
+            matrices,
+            full_gram,
+            exact_scorer,
+            int(n_neighbors),
+            block_size=estimator.block_size,
+            backend=estimator._scoring_backend(),
+        )
+        return result
     index = _require_index(estimator)
-    _check_k(estimator, n_neighbors)
+    n_candidates = n_candidates_of(estimator, index)
+    _check_k(estimator, n_neighbors, n_candidates)
     k = min(int(n_neighbors), catalog.n_items)
     mats, gram, mask = catalog.matrices(), catalog.gram, catalog.mask
     minmax = _minmax(estimator)
-    pools = candidate_pools(
-        index, queries, int(estimator.n_candidates), catalog.n_items, lowest=minmax
-    )
-    sims = [candidate_similarities(mats, queries[q], pool) for q, pool in enumerate(pools)]
+    pools = candidate_pools(index, queries, n_candidates, catalog.n_items, lowest=minmax)
+    Qn = queries.shape[0]
+    out_s = np.empty((Qn, k), dtype=np.float32)
+    out_i = np.empty((Qn, k), dtype=np.int64)
+    short = [q for q, pool in enumerate(pools) if pool.size < k]
+    undefined = 0
     if minmax:
+        sims = [candidate_similarities(mats, queries[q], pool) for q, pool in enumerate(pools)]
         offset, scale, clip = estimator._coefficients(queries, _extremes(sims, pools, mask))
         scorer: Any = NormalizedScorer(
             offset,
             scale,
             clip,
             np.asarray(estimator.global_weights_, np.float32),
-            type(estimator)._combine,
+            estimator._combine,
         )
+        for q, (S, pool) in enumerate(zip(sims, pools, strict=True)):
+            if pool.size < k:
+                continue
+            scores = scorer_for_query(scorer, q)(S, gram[:, :, pool])
+            undefined += _nan_to_floor(scores)
+            s, i = _block_topk(scores, k)
+            out_s[q], out_i[q] = s[0], pool[i[0]]
     else:
         scorer = estimator._scorer_for(queries)
-
-    Qn = queries.shape[0]
-    out_s = np.empty((Qn, k), dtype=np.float32)
-    out_i = np.empty((Qn, k), dtype=np.int64)
-    short: list[int] = []
-    undefined = 0
-    for q, (S, pool) in enumerate(zip(sims, pools, strict=True)):
-        if pool.size < k:
-            short.append(q)
-            continue
-        scores = scorer_for_query(scorer, q)(S, gram[:, :, pool])
-        undefined += _nan_to_floor(scores)
-        s, i = _block_topk(scores, k)
-        out_s[q], out_i[q] = s[0], pool[i[0]]
+        for start, stop in _groups(pools):
+            group = pools[start:stop]
+            union = np.unique(np.concatenate(group)) if len(group) > 1 else group[0]
+            if (stop - start) * union.size <= _UNION_OVERLAP * sum(p.size for p in group):
+                undefined += _rescore_group(
+                    scorer, queries, mats, gram, pools, union, start, stop, k, out_s, out_i
+                )
+                continue
+            for q in range(start, stop):  # little overlap: each query on its own candidates
+                pool = pools[q]
+                if pool.size < k:
+                    continue
+                S = candidate_similarities(mats, queries[q], pool)
+                scores = scorer_for_query(scorer, q)(S, gram[:, :, pool])
+                undefined += _nan_to_floor(scores)
+                s, i = _block_topk(scores, k)
+                out_s[q], out_i[q] = s[0], pool[i[0]]
     _warn_undefined(undefined)
     if short:
         rows = np.asarray(short)
@@ -184,6 +280,57 @@ def approximate_kneighbors(
         )
         out_s[rows], out_i[rows] = s, i
     return out_s, out_i
+
+
+def _groups(pools: list[np.ndarray]) -> list[tuple[int, int]]:
+    """Consecutive query ranges whose candidates total at most ``_UNION_LIMIT`` (or one query)."""
+    groups, start, total = [], 0, 0
+    for q, pool in enumerate(pools):
+        if q > start and total + pool.size > _UNION_LIMIT:
+            groups.append((start, q))
+            start, total = q, 0
+        total += pool.size
+    if pools:
+        groups.append((start, len(pools)))
+    return groups
+
+
+def _rescore_group(
+    scorer: Any,
+    queries: np.ndarray,
+    mats: list[np.ndarray],
+    gram: np.ndarray,
+    pools: list[np.ndarray],
+    union: np.ndarray,
+    start: int,
+    stop: int,
+    k: int,
+    out_s: np.ndarray,
+    out_i: np.ndarray,
+) -> int:
+    """Re-score queries ``start:stop`` on ``union``, the union of their candidates, in one pass.
+
+    Each query keeps only its own candidates (the others score -inf), so its
+    top-k is the one it would get alone. Queries with fewer than ``k``
+    candidates are left to the caller. Returns the count of undefined scores.
+    """
+    group = pools[start:stop]
+    Qg = stop - start
+    Xq = np.ascontiguousarray(queries[start:stop], dtype=np.float32)
+    S = np.empty((len(mats), Qg, union.size), dtype=np.float32)
+    for c, E in enumerate(mats):
+        np.matmul(Xq, np.asarray(E[union], dtype=np.float32).T, out=S[c])
+    scores = _for_batch(scorer, slice(start, stop))(S, gram[:, :, union])
+    own = np.zeros((Qg, union.size), dtype=bool)
+    for j, pool in enumerate(group):
+        own[j, np.searchsorted(union, pool)] = True
+    undefined = int(np.count_nonzero(np.isnan(scores) & own))
+    scores[np.isnan(scores) | ~own] = -np.inf
+    s, i = _block_topk(scores, min(k, union.size))
+    for j, pool in enumerate(group):
+        if pool.size >= k:
+            out_s[start + j], out_i[start + j] = s[j, :k], union[i[j, :k]]
+    return undefined
 
 
 def scorer_for_query(scorer: Any, q: int) -> Any:
@@ -207,10 +354,14 @@ def approximate_candidate_lists(
         Per query, as the estimator's exact ``_all_candidates``.
     """
     catalog: Catalog = estimator._checked_catalog()
+    if estimator.approximate == "auto" and catalog.ann_index is None:
+        exact: list[tuple[np.ndarray, np.ndarray]] = estimator._all_candidates(queries)
+        return exact
     index = _require_index(estimator)
-    _check_k(estimator, n_neighbors)
+    n_candidates = n_candidates_of(estimator, index)
+    _check_k(estimator, n_neighbors, n_candidates)
     depth = min(int(estimator.depth), catalog.n_items)
-    n = max(int(estimator.n_candidates), depth)
+    n = max(n_candidates, depth)
     mats, mask = catalog.matrices(), catalog.mask
     minmax = _minmax(estimator)
     pools = candidate_pools(index, queries, n, catalog.n_items, lowest=minmax)

@@ -12,7 +12,10 @@ Two backends share one engine (:mod:`skfusion.fusion._engine`):
   there (float16 catalogs stay float16; products accumulate in float32).
 
 ``backend="auto"`` picks torch when CUDA or MPS is available and NumPy
-otherwise. A backend or device that is not available raises ``ValueError``.
+otherwise. Devices are checked by the resolver the encoders use too
+(:func:`skfusion._device.resolve_device`: ``None`` and ``"auto"`` mean CUDA,
+then MPS, then CPU); a backend or device that is not available raises
+``ValueError``.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from .._device import best_device, resolve_device
+
 #: Names accepted by the estimators' ``backend`` parameter.
 BACKENDS = ("auto", "numpy", "torch")
-#: Torch device types the torch backend supports.
-DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def available_cores() -> int:
@@ -92,52 +95,13 @@ def _torch() -> Any:
     return torch
 
 
-def _accelerator() -> str | None:
-    """The best available accelerator device type, or None."""
-    torch = _torch()
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return None
+#: What the unavailable-device errors of the fusion estimators suggest instead.
+_ADVICE = "use device='cpu' or backend='numpy'"
 
 
 def _check_device(device: str) -> str:
-    """Validate a torch device string and return its canonical form."""
-    torch = _torch()
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValueError(
-            f"device={device!r} is not a torch device string; use one of "
-            f"{list(DEVICE_TYPES)} (optionally with an index, e.g. 'cuda:1')."
-        ) from exc
-    if dev.type not in DEVICE_TYPES:
-        raise ValueError(
-            f"device={device!r}: the torch backend supports device types "
-            f"{list(DEVICE_TYPES)}, not {dev.type!r}."
-        )
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was requested but CUDA is not available here (torch "
-                f"{torch.__version__}, built {'with' if torch.version.cuda else 'without'} "
-                "CUDA); use device='cpu' or backend='numpy'."
-            )
-        count = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= count:
-            raise ValueError(
-                f"device={device!r} was requested but only {count} CUDA device(s) exist."
-            )
-    if dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError(
-                f"device={device!r} was requested but MPS (Apple GPU) is not available here; "
-                "use device='cpu' or backend='numpy'."
-            )
-    return "cpu" if dev.type == "cpu" else str(dev)
+    """Check an explicit torch device string with the shared resolver (:mod:`skfusion._device`)."""
+    return resolve_device(device, advice=_ADVICE)
 
 
 def resolve_backend(backend: str = "auto", device: str | None = None) -> Backend:
@@ -149,9 +113,11 @@ def resolve_backend(backend: str = "auto", device: str | None = None) -> Backend
         ``"auto"``: torch on ``device`` when one other than the CPU is given,
         else torch on CUDA or MPS when available, else NumPy.
     device : str, optional
-        Torch device string. With ``backend="torch"`` and no device, the best
-        available one (CUDA, then MPS, then CPU). ``backend="numpy"`` accepts
-        only None or ``"cpu"``.
+        Torch device string, checked by :func:`skfusion._device.resolve_device`.
+        None and ``"auto"`` mean the best available device (CUDA, then MPS,
+        then CPU) for ``backend="torch"``, and the choice above for
+        ``backend="auto"``. ``backend="numpy"`` accepts only None, ``"auto"``
+        or a CPU device.
 
     Returns
     -------
@@ -167,23 +133,19 @@ def resolve_backend(backend: str = "auto", device: str | None = None) -> Backend
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
     if device is not None and not isinstance(device, str):
         raise ValueError(f"device must be a torch device string or None, got {device!r}.")
+    explicit = None if device is None or device == "auto" else _check_device(device)
     if backend == "numpy":
-        if device is not None and _check_device(device) != "cpu":
+        if explicit is not None and explicit != "cpu":
             raise ValueError(
                 f"backend='numpy' runs on the CPU; device={device!r} needs backend='torch' "
                 "(or 'auto')."
             )
         return NumpyBackend()
     if backend == "torch":
-        if device is None:
-            device = _accelerator() or "cpu"
-        return TorchBackend(_check_device(device))
-    # auto
-    if device is not None:
-        dev = _check_device(device)
-        return NumpyBackend() if dev == "cpu" else TorchBackend(dev)
-    accel = _accelerator()
-    return TorchBackend(_check_device(accel)) if accel else NumpyBackend()
+        return TorchBackend(best_device() if explicit is None else explicit)
+    # auto: torch on an accelerator, NumPy on the CPU
+    chosen = best_device() if explicit is None else explicit
+    return NumpyBackend() if chosen == "cpu" else TorchBackend(chosen)
 
 
 # -- torch helpers -----------------------------------------------------------------------

@@ -16,20 +16,81 @@ from .._arrays import EncodedArray, encoder_id_of, modality_of
 from .._validation import check_unit_rows, row_sq_norms
 from .._warnings import WarnOnceMixin
 from ..catalog import Catalog
-from ..metrics import RankingScorer, parse_metric
+from ..metrics._ranking import parse_metric
+from ..metrics._scorer import RankingScorer
 from ._approximate import approximate_kneighbors
-from ._backends import Backend, query_aware_torch_scorer, resolve_backend, static_torch_scorer
+from ._backends import (
+    Backend,
+    NumpyBackend,
+    query_aware_torch_scorer,
+    resolve_backend,
+    static_torch_scorer,
+)
 from ._engine import (
     BlockScorer,
     DualScorer,
     UndefinedScoreWarning,
+    _block_topk,
+    _warn_undefined,
     dense_scores,
     fused_cosine,
+    static_sq_norms,
     topk_scores,
     undefined_message,
     undefined_reported_to,
 )
+from ._simcache import (
+    cache_for,
+    cacheable,
+    enabled,
+    query_digest,
+)
 from ._static import fused_for, resolve_precompute
+
+
+def _split_lexical_columns(X: Any, catalog: Catalog, owner: str) -> tuple[Any, list[Any] | None]:
+    """``(dense part, lexical parts or None)`` of a query matrix, by its width.
+
+    The dense part is left for ``validate_data``; a sparse one is densified.
+    Lexical parts are float32 CSR with sorted indices, finite and non-negative.
+    """
+    import scipy.sparse as sp
+
+    names = catalog.lexical_names
+    if not names:  # dense queries only (sparse X is refused by validate_data, as before)
+        return X, None
+    sparse = sp.issparse(X)
+    widths = [catalog.lexical[n].shape[1] for n in names]
+    dim, total = catalog.dim, catalog.dim + sum(widths)
+    shape = X.shape if sparse else np.shape(X)
+    if len(shape) != 2:
+        return X, None  # validate_data names the problem
+    n_cols = int(shape[1])
+    if n_cols == dim:
+        return (X.toarray() if sparse else X), None
+    if n_cols != total:
+        parts = " + ".join(f"{w} ({n!r})" for n, w in zip(names, widths, strict=True))
+        raise ValueError(
+            f"X has {n_cols} columns, but {owner} with this catalog takes {dim} (dense query "
+            f"embeddings) or {total} = {dim} dense + {parts} lexical columns, in the catalog's "
+            "lexical order (e.g. make_union(dense_encoder, bm25_encoder))."
+        )
+    M = sp.csr_array(X) if sparse else sp.csr_array(np.asarray(X, dtype=np.float32))
+    dense = M[:, :dim].toarray()
+    lexical = []
+    start = dim
+    for name, width in zip(names, widths, strict=True):
+        part = sp.csr_array(M[:, start : start + width], dtype=np.float32)
+        part.sum_duplicates()
+        part.sort_indices()
+        if not (np.isfinite(part.data).all() and (part.data >= 0).all()):
+            raise ValueError(
+                f"The lexical query columns of {name!r} (columns {start}..{start + width - 1} "
+                "of X) must be finite and non-negative (e.g. BM25Encoder term counts)."
+            )
+        lexical.append(part)
+        start += width
+    return dense, lexical
 
 
 def _check_n_neighbors(n_neighbors: Any) -> None:
@@ -74,8 +135,8 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
         "scoring": [str],
         "backend": [StrOptions({"auto", "numpy", "torch"})],
         "device": [str, None],
-        "approximate": ["boolean"],
-        "n_candidates": [Interval(Integral, 1, None, closed="left")],
+        "approximate": ["boolean", StrOptions({"auto"})],
+        "n_candidates": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -86,8 +147,8 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
         scoring: str = "ndcg@10",
         backend: str = "auto",
         device: str | None = None,
-        approximate: bool = False,
-        n_candidates: int = 300,
+        approximate: bool | str = False,
+        n_candidates: int | None = None,
     ):
         self.catalog = catalog
         self.block_size = block_size
@@ -106,6 +167,10 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
     #: from the estimator's parameters on every shard; ``"means"``, from the component
     #: means merged over the shards (hybrid's ``G_c = ‖m_c‖²``).
     _shard_weights: str | None = None
+    #: Whether an undefined score (a zero fused vector) can only mean that the weights
+    #: give none of the item's present components any weight, which is expected (counted,
+    #: not warned). False for strategies where it signals trouble (hybrid's literal policy).
+    _undefined_expected: bool = True
 
     # -- to be provided by strategies ------------------------------------------------
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:
@@ -143,16 +208,108 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
         parse_metric(self.scoring)
         self._scoring_backend()  # an unavailable backend or device fails here, not at search
         self.global_weights_ = self._fit_weights(catalog)
+        if self._static_weights:
+            self._warn_cancelled(catalog)
         self.n_features_in_ = catalog.dim
         self.component_names_ = catalog.names
         self.n_items_ = catalog.n_items
         if X is not None:
-            self._validate_queries(X)
-        self._precomputed()  # build (or reuse) the fused vectors now, not at the first search
+            self._validate_once(X)
+        if y is None or not self._tuning_applies():
+            # Build (or reuse) the fused vectors now, not at the first search. A judged fit
+            # (model selection) that will be scored through the tuning cache skips this;
+            # the vectors are still built on demand by kneighbors.
+            self._precomputed()
         return self
+
+    def _validate_once(self, X: Any) -> None:
+        """Validate X, skipping a plain array already validated against this catalog.
+
+        Repeated fits on the same catalog (the candidates of a grid search,
+        each fitted on the same training folds) then validate each query
+        array once: the digest (dtype, shape, bytes) of every array that
+        passed is kept on the catalog's tuning cache (:mod:`._simcache`).
+        """
+        digest = query_digest(X) if enabled() else None
+        if digest is None:
+            self._validate_queries(X)
+            return
+        key = digest + type(self).__qualname__.encode()
+        cache = cache_for(self._checked_catalog())
+        if not cache.is_validated(key):
+            self._validate_queries(X)
+            cache.mark_validated(key)
+
+    def _tuning_applies(self) -> bool:
+        """Whether :class:`~skfusion.metrics.RankingScorer` scores this estimator from the
+        per-catalog similarity cache (:meth:`_tuning_rank`).
+
+        Static strategies scoring exactly on the NumPy backend, unless
+        ``precompute=True`` asks for the fused vectors.
+        """
+        if not (self._static_weights and enabled()) or self.approximate:
+            return False
+        if resolve_precompute(getattr(self, "precompute", False), self._checked_catalog()):
+            return False  # scores precomputed fused vectors (their own rounding)
+        return isinstance(self._scoring_backend(), NumpyBackend)
+
+    def _tuning_rank(self, X: Any, k: int | None) -> np.ndarray | None:
+        """Top-``k`` item positions (or all scores when ``k`` is None) for a scorer.
+
+        The hook of :class:`~skfusion.metrics.RankingScorer`: for a static
+        strategy (:meth:`_tuning_applies`) the similarity blocks of X are
+        computed once per catalog and query array and cached
+        (:mod:`skfusion.fusion._simcache`); each candidate of a weight search
+        then costs ``O(Q·n·C)``: its Gram-form scores
+        ``Σ_c w_c s_ic / sqrt(wᵀ K_i w)`` from those blocks, bit-identical to
+        the estimator's own Gram-form scores. It applies when the estimator
+        scores in Gram form (``precompute=False``, or ``"auto"`` above its
+        budget): precomputed fused vectors round differently in the last
+        bits, so they keep their own path. ``None`` when it does not apply:
+        the scorer then uses :meth:`kneighbors` or :meth:`decision_function`
+        as before.
+        """
+        check_is_fitted(self)
+        if not self._tuning_applies():
+            return None
+        catalog = self._checked_catalog()
+        if resolve_precompute(getattr(self, "precompute", False), catalog):
+            return None
+        if not cacheable(catalog, int(np.shape(X)[0])):
+            return None
+        cache = cache_for(catalog)
+        digest = query_digest(X)
+        entry = cache.lookup(digest, self.block_size)
+        if entry is None:
+            Xv = self._validate_queries(X)
+            digest = digest or query_digest(Xv)
+            assert digest is not None
+            entry = cache.get(catalog, digest, Xv, self.block_size)
+        scores, n_undefined = entry.scores(self._scorer(), catalog.gram)
+        result = scores if k is None else _block_topk(scores, min(int(k), scores.shape[1]))[1]
+        with undefined_reported_to(self._report_undefined):
+            _warn_undefined(n_undefined)
+        return result
 
     # -- queries ---------------------------------------------------------------------
     def _validate_queries(self, X: Any) -> np.ndarray:
+        """The validated dense query embeddings (Q, d); lexical columns are checked, then dropped.
+
+        Vector-fusion strategies use only the dense columns of a
+        ``[dense | lexical ...]`` query matrix (see :meth:`_split_queries`).
+        """
+        return self._split_queries(X)[0]
+
+    def _split_queries(self, X: Any) -> tuple[np.ndarray, list[Any] | None]:
+        """Split X into dense embeddings (Q, d) float32 and lexical CSR parts (Q, V_l).
+
+        X is either d wide (dense queries only: ``None`` for the lexical
+        parts) or ``d + Σ V_l`` wide, the lexical query vectors of the
+        catalog's lexical components following the dense ones in
+        :attr:`Catalog.lexical_names` order — what
+        ``make_union(dense_encoder, BM25Encoder())`` outputs (sparse or
+        dense). Any other width raises a ``ValueError`` naming the accepted ones.
+        """
         catalog = self._checked_catalog()
         query_encoder = encoder_id_of(X)
         if query_encoder is not None:
@@ -187,9 +344,10 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
                 "not raw queries; put an encoder (e.g. skfusion.ClipEncoder) before it in "
                 "a Pipeline."
             )
+        X, lexical = _split_lexical_columns(X, catalog, type(self).__name__)
         Xv = validate_data(self, X, reset=False, dtype=np.float32, order="C")
         check_unit_rows(row_sq_norms(Xv), what="Query embeddings X")
-        return np.asarray(Xv)
+        return np.asarray(Xv), lexical
 
     def _scorer(self) -> BlockScorer:
         def scorer(S: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -242,8 +400,38 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
         return cat.matrices(), cat.gram, self._scorer_for(queries)
 
     # -- warnings --------------------------------------------------------------------
+    def _warn_cancelled(self, catalog: Catalog) -> None:
+        """Warn (once) about items whose weighted components cancel to a zero fused vector.
+
+        With static weights an undefined score is expected when none of an
+        item's present components has weight (it is then only counted); it
+        is unexpected when they have weight but cancel (``e_a = −e_b`` at equal
+        weights), which this finds from the Gram entries at ``fit``.
+        """
+        w = np.asarray(self.global_weights_, dtype=np.float64)
+        weighted = ((w > 0)[:, None] & np.asarray(catalog.mask)).any(axis=0)
+        cancelled = int(np.count_nonzero(weighted & (static_sq_norms(catalog.gram, w) <= 0)))
+        if cancelled:
+            self._warn_once(
+                "undefined",
+                0,
+                f"{cancelled} item(s) have weighted components that cancel (their fused "
+                "vector is zero), so their score is undefined for every query; they are "
+                "scored -inf (ranked last).",
+                UndefinedScoreWarning,
+            )
+
     def _report_undefined(self, n_undefined: int) -> None:
-        """Count undefined scores (``warning_counts_["undefined"]``); warn the first time."""
+        """Count undefined scores (``warning_counts_["undefined"]``); warn the first time.
+
+        When :attr:`_undefined_expected`, they are only counted: the weights
+        give none of those items' components any weight (a single-field
+        strategy over a field some items lack, a weight vector of a grid that
+        leaves a field out), so ranking them last is the intended outcome.
+        """
+        if self._undefined_expected:
+            self._count_only("undefined", n_undefined)
+            return
         self._warn_once(
             "undefined", n_undefined, undefined_message(n_undefined), UndefinedScoreWarning
         )

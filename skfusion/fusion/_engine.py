@@ -13,6 +13,11 @@ or MPS device. Catalogs stored in float16 are upcast block by block (float32
 accumulation), and the pages of memory-mapped catalogs are released once a
 block is scored, so a catalog larger than RAM is streamed with bounded
 resident memory.
+
+Lexical components (sparse BM25 weights ``D_l``, :attr:`Catalog.lexical`)
+join the same scan: given ``lexical=`` pairs ``(Q_l, D_l)`` of SciPy CSR
+arrays, each block also gets ``Q_l @ D_l[block].T`` (on the host, with SciPy),
+appended after the C dense similarity blocks.
 """
 
 from __future__ import annotations
@@ -178,6 +183,30 @@ class DualScorer:
         return self.numpy_fn(S, K)
 
 
+#: Lexical (sparse) components of a scan: pairs ``(Q_l, D_l)`` of SciPy CSR arrays,
+#: the queries' term vectors (n_queries, V_l) and the catalog's weights (n_items, V_l).
+#: Their similarity blocks ``Q_l @ D_l[block].T`` follow the C dense ones in ``S``.
+LexicalPairs = Sequence[tuple[Any, Any]]
+
+
+def lexical_batch(lexical: LexicalPairs | None, qs: slice) -> LexicalPairs | None:
+    """The lexical pairs restricted to the queries ``qs`` of a batch."""
+    if not lexical:
+        return None
+    return [(Ql[qs], Dl) for Ql, Dl in lexical]
+
+
+def lexical_similarities(lexical: LexicalPairs, start: int, stop: int, out: np.ndarray) -> None:
+    """``out[l] = Q_l @ D_l[start:stop].T`` (float32, dense) for each lexical pair.
+
+    The sparse product touches only the block's stored weights; an item
+    without a shared term scores exactly 0.
+    """
+    for idx, (Ql, Dl) in enumerate(lexical):
+        prod = Ql @ Dl[start:stop].T
+        out[idx] = prod.toarray() if hasattr(prod, "toarray") else prod
+
+
 def _query_batches(n_queries: int) -> Iterator[slice]:
     for start in range(0, n_queries, _MAX_QUERY_BATCH):
         yield slice(start, min(start + _MAX_QUERY_BATCH, n_queries))
@@ -259,15 +288,18 @@ def _numpy_blocks(
     start: int,
     stop: int,
     size: int,
+    lexical: LexicalPairs | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """``(s, e, S)`` for item blocks of ``[start, stop)``; ``S`` is a reused buffer.
 
     float16 matrices are upcast block by block into a reused float32 buffer,
     so products accumulate in float32 and float32 matrices take the same
-    path as before (no copy).
+    path as before (no copy). Lexical pairs (for these queries) add one
+    sparse similarity block each after the C dense ones.
     """
     C = len(matrices)
-    buf = np.empty((C, queries.shape[0], size), dtype=np.float32)
+    L = len(lexical) if lexical else 0
+    buf = np.empty((C + L, queries.shape[0], size), dtype=np.float32)
     up: np.ndarray | None = None
     releasers = [_page_releaser(E) for E in matrices]
     for s in range(start, stop, size):
@@ -284,6 +316,8 @@ def _numpy_blocks(
             release = releasers[c]
             if release is not None:
                 release(s, e)
+        if lexical:
+            lexical_similarities(lexical, s, e, S[C:])
         yield s, e, S
 
 
@@ -293,20 +327,25 @@ def iter_similarity_blocks(
     *,
     block_size: int | None = None,
     backend: Backend | None = None,
+    lexical: LexicalPairs | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield ``(start, stop, S)`` with ``S[c] = queries @ E_c[start:stop].T``, (C, Q, B).
 
     ``S`` is float32 and may be a reused buffer: consume it before asking for
     the next block. With a torch backend the products run on its device and
-    ``S`` is brought back to the host.
+    ``S`` is brought back to the host. With ``lexical`` pairs ``(Q_l, D_l)``
+    (:data:`LexicalPairs`, for these queries) ``S`` is (C + L, Q, B), the
+    sparse products ``Q_l @ D_l[start:stop].T`` following the dense ones.
     """
     n_items = matrices[0].shape[0]
     size = block_size or block_size_for(queries.shape[0], backend)
     if isinstance(backend, TorchBackend):
-        for s, e, S, _K in _torch_blocks(queries, matrices, None, backend, 0, n_items, size):
+        for s, e, S, _K in _torch_blocks(
+            queries, matrices, None, backend, 0, n_items, size, lexical
+        ):
             yield s, e, S.cpu().numpy()
         return
-    yield from _numpy_blocks(queries, matrices, 0, n_items, size)
+    yield from _numpy_blocks(queries, matrices, 0, n_items, size, lexical)
 
 
 def _for_batch(scorer: Any, qs: slice) -> BlockScorer:
@@ -441,14 +480,17 @@ def _numpy_dense(
     scorer: Any,
     size: int | None,
     backend: NumpyBackend,
+    lexical: LexicalPairs | None = None,
 ) -> np.ndarray:
     n_items = matrices[0].shape[0]
     out = np.empty((queries.shape[0], n_items), dtype=np.float32)
     undefined = 0
     for qs in _query_batches(queries.shape[0]):
         q = queries[qs]
-        bsize = size or block_size_for(q.shape[0], n_matrices=len(matrices))
+        n_mat = len(matrices) + (len(lexical) if lexical else 0)
+        bsize = size or block_size_for(q.shape[0], n_matrices=n_mat)
         batch = _for_batch(scorer, qs)
+        lex = lexical_batch(lexical, qs)
 
         def work(
             a: int,
@@ -457,9 +499,10 @@ def _numpy_dense(
             batch: Any = batch,
             bsize: int = bsize,
             qs: slice = qs,
+            lex: LexicalPairs | None = lex,
         ) -> int:
             n_bad = 0
-            for s, e, S in _numpy_blocks(q, matrices, a, b, bsize):
+            for s, e, S in _numpy_blocks(q, matrices, a, b, bsize, lex):
                 scores = batch(S, gram[:, :, s:e])
                 n_bad += _nan_to_floor(scores)
                 out[qs, s:e] = scores
@@ -478,6 +521,7 @@ def _numpy_topk(
     k: int,
     size: int | None,
     backend: NumpyBackend,
+    lexical: LexicalPairs | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     n_items = matrices[0].shape[0]
     Qn = queries.shape[0]
@@ -486,15 +530,22 @@ def _numpy_topk(
     undefined = 0
     for qs in _query_batches(Qn):
         q = queries[qs]
-        bsize = size or block_size_for(q.shape[0], n_matrices=len(matrices))
+        n_mat = len(matrices) + (len(lexical) if lexical else 0)
+        bsize = size or block_size_for(q.shape[0], n_matrices=n_mat)
         batch = _for_batch(scorer, qs)
+        lex = lexical_batch(lexical, qs)
 
         def work(
-            a: int, b: int, q: np.ndarray = q, batch: Any = batch, bsize: int = bsize
+            a: int,
+            b: int,
+            q: np.ndarray = q,
+            batch: Any = batch,
+            bsize: int = bsize,
+            lex: LexicalPairs | None = lex,
         ) -> tuple[tuple[np.ndarray, np.ndarray] | None, int]:
             best: tuple[np.ndarray, np.ndarray] | None = None
             n_bad = 0
-            for s, e, S in _numpy_blocks(q, matrices, a, b, bsize):
+            for s, e, S in _numpy_blocks(q, matrices, a, b, bsize, lex):
                 scores = batch(S, gram[:, :, s:e])
                 n_bad += _nan_to_floor(scores)
                 top, idx = _block_topk(scores, k)
@@ -549,8 +600,12 @@ def _torch_blocks(
     start: int,
     stop: int,
     size: int,
+    lexical: LexicalPairs | None = None,
 ) -> Iterator[tuple[int, int, Any, Any]]:
-    """``(s, e, S, K)`` tensors on the backend's device for item blocks of ``[start, stop)``."""
+    """``(s, e, S, K)`` tensors on the backend's device for item blocks of ``[start, stop)``.
+
+    Lexical similarity blocks are computed on the host (SciPy) and appended.
+    """
     from ._backends import _torch, torch_matmul_f32
 
     torch = _torch()
@@ -567,6 +622,10 @@ def _torch_blocks(
             release = releasers[c]
             if release is not None:
                 release(s, e)
+        if lexical:
+            lex = np.empty((len(lexical), q.shape[0], e - s), dtype=np.float32)
+            lexical_similarities(lexical, s, e, lex)
+            parts.extend(torch.from_numpy(lex).to(device).unbind(0))
         S = torch.stack(parts)
         if gram is None:
             Kb = None
@@ -609,6 +668,7 @@ def _torch_dense(
     scorer: Any,
     size: int | None,
     backend: TorchBackend,
+    lexical: LexicalPairs | None = None,
 ) -> np.ndarray:
     n_items = matrices[0].shape[0]
     out = np.empty((queries.shape[0], n_items), dtype=np.float32)
@@ -617,7 +677,8 @@ def _torch_dense(
         q = queries[qs]
         bsize = size or block_size_for(q.shape[0], backend)
         fn = _torch_block_scorer(_for_batch(scorer, qs))
-        for s, e, S, K in _torch_blocks(q, matrices, gram, backend, 0, n_items, bsize):
+        lex = lexical_batch(lexical, qs)
+        for s, e, S, K in _torch_blocks(q, matrices, gram, backend, 0, n_items, bsize, lex):
             scores, n_bad = _torch_nan_to_floor(fn(S, K))
             undefined = undefined + n_bad
             out[qs, s:e] = scores.cpu().numpy()
@@ -633,6 +694,7 @@ def _torch_topk(
     k: int,
     size: int | None,
     backend: TorchBackend,
+    lexical: LexicalPairs | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     from ._backends import torch_block_topk, torch_merge_topk
 
@@ -645,8 +707,9 @@ def _torch_topk(
         q = queries[qs]
         bsize = size or block_size_for(q.shape[0], backend)
         fn = _torch_block_scorer(_for_batch(scorer, qs))
+        lex = lexical_batch(lexical, qs)
         best: tuple[Any, Any] | None = None
-        for s, e, S, K in _torch_blocks(q, matrices, gram, backend, 0, n_items, bsize):
+        for s, e, S, K in _torch_blocks(q, matrices, gram, backend, 0, n_items, bsize, lex):
             scores, n_bad = _torch_nan_to_floor(fn(S, K))
             undefined = undefined + n_bad
             top, idx = torch_block_topk(scores, min(k, e - s))
@@ -741,6 +804,7 @@ def dense_scores(
     *,
     block_size: int | None = None,
     backend: Backend | None = None,
+    lexical: LexicalPairs | None = None,
 ) -> np.ndarray:
     """All (n_queries, n_items) fused cosines, computed block by block.
 
@@ -756,6 +820,10 @@ def dense_scores(
         Items per block; sized from the query batch when omitted.
     backend : NumpyBackend or TorchBackend, optional
         NumPy on all available cores when omitted.
+    lexical : sequence of (Q_l, D_l) CSR pairs, optional
+        Lexical components (:data:`LexicalPairs`): the scorer then receives
+        ``S`` of shape (C + L, Q, B), their sparse similarity blocks after
+        the dense ones.
 
     Returns
     -------
@@ -763,8 +831,10 @@ def dense_scores(
         Undefined cosines are -inf (with an :class:`UndefinedScoreWarning`).
     """
     if isinstance(backend, TorchBackend):
-        return _torch_dense(queries, matrices, gram, scorer, block_size, backend)
-    return _numpy_dense(queries, matrices, gram, scorer, block_size, backend or NumpyBackend())
+        return _torch_dense(queries, matrices, gram, scorer, block_size, backend, lexical)
+    return _numpy_dense(
+        queries, matrices, gram, scorer, block_size, backend or NumpyBackend(), lexical
+    )
 
 
 def topk_scores(
@@ -776,6 +846,7 @@ def topk_scores(
     *,
     block_size: int | None = None,
     backend: Backend | None = None,
+    lexical: LexicalPairs | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best items per query with a running top-k over item blocks.
 
@@ -784,7 +855,7 @@ def topk_scores(
 
     Parameters
     ----------
-    queries, matrices, gram, scorer, block_size, backend
+    queries, matrices, gram, scorer, block_size, backend, lexical
         As in :func:`dense_scores`.
     k : int
         Items kept per query (capped at the catalog size).
@@ -798,5 +869,7 @@ def topk_scores(
     """
     k = min(int(k), matrices[0].shape[0])
     if isinstance(backend, TorchBackend):
-        return _torch_topk(queries, matrices, gram, scorer, k, block_size, backend)
-    return _numpy_topk(queries, matrices, gram, scorer, k, block_size, backend or NumpyBackend())
+        return _torch_topk(queries, matrices, gram, scorer, k, block_size, backend, lexical)
+    return _numpy_topk(
+        queries, matrices, gram, scorer, k, block_size, backend or NumpyBackend(), lexical
+    )

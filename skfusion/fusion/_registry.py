@@ -1,4 +1,10 @@
-"""Registry of fusion strategies by name, for the functional API."""
+"""Registry of fusion strategies by name (private: tests, benchmarks and the functional API).
+
+The score-fusion entries use the private fixed-method forms of
+:class:`~skfusion.fusion.score_fusion.ScoreFusion` (``combsum`` is
+``ScoreFusion(method="sum")``) and the deprecated strategies (``combmnz``,
+``calibrated``) their quiet private classes, so that nothing here warns.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,13 @@ from typing import Any
 from ._base import BaseFusion
 from .agreement import AgreementFusion, agreement_weights
 from .average import AverageFusion, average_weights
-from .calibrated import CalibratedFusion, calibrated_scores
+from .calibrated import _CalibratedFusion, calibrated_scores
 from .hybrid import HybridFusion, hybrid_weights
 from .rank_fusion import RRFusion, rrf_scores
 from .score_fusion import (
-    CombMAXFusion,
-    CombMNZFusion,
-    CombSUMFusion,
+    _CombMAX,
+    _CombMNZ,
+    _CombSUM,
     combmax_scores,
     combmnz_scores,
     combsum_scores,
@@ -59,13 +65,11 @@ STRATEGIES: dict[str, Strategy] = {
     "average": Strategy("average", AverageFusion, average_weights, ()),
     "weighted": Strategy("weighted", WeightedFusion, weighted_weights, ("weights",), ("weights",)),
     "hybrid": Strategy("hybrid", HybridFusion, hybrid_weights, ("negative",)),
-    "combsum": Strategy("combsum", CombSUMFusion, combsum_scores, ("normalization", "weights")),
-    "combmax": Strategy("combmax", CombMAXFusion, combmax_scores, ("normalization", "weights")),
-    "combmnz": Strategy(
-        "combmnz", CombMNZFusion, combmnz_scores, ("normalization", "depth", "weights")
-    ),
+    "combsum": Strategy("combsum", _CombSUM, combsum_scores, ("normalization", "weights")),
+    "combmax": Strategy("combmax", _CombMAX, combmax_scores, ("normalization", "weights")),
+    "combmnz": Strategy("combmnz", _CombMNZ, combmnz_scores, ("normalization", "depth", "weights")),
     "rrf": Strategy("rrf", RRFusion, rrf_scores, ("k", "depth", "weights")),
-    "calibrated": Strategy("calibrated", CalibratedFusion, calibrated_scores, ("weights",)),
+    "calibrated": Strategy("calibrated", _CalibratedFusion, calibrated_scores, ("weights",)),
 }
 
 

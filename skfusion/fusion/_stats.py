@@ -10,6 +10,14 @@ over the catalog before combining them. Two kinds of statistics serve it:
 * a scan — one blocked pass over the catalog giving each component's minimum,
   maximum and top-``depth`` list per query (needed by min-max normalisation,
   by rank fusion and by CombMNZ).
+
+Lexical components (sparse BM25 weights, :attr:`Catalog.lexical`) are C + l
+in every array here: their similarities ``Q_l @ D_l[block].T`` come from the
+same scan (:func:`~._engine.iter_similarity_blocks` with ``lexical=``), and
+since no closed form of their spread over the catalog is kept, the scan also
+sums ``s`` and ``s²`` over the items having them (exact mean and variance,
+float64). An item "has" a lexical component when its row is not empty; its
+top list holds only items with a positive score (no shared term, no rank).
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ from ._backends import Backend, torch_normalized_scorer
 from ._engine import (
     _MAX_QUERY_BATCH,
     DualScorer,
+    LexicalPairs,
     _block_topk,
     _merge_topk,
     iter_similarity_blocks,
+    lexical_batch,
 )
 
 #: Normalisations of a component's similarities over the catalog.
@@ -50,7 +60,12 @@ def normalize_similarities(
 
 
 class NormalizedScorer:
-    """Per-query-batch block scorer: normalise each component, then combine."""
+    """Per-query-batch block scorer: normalise each component, then combine.
+
+    The engine hands it Gram entries (C, C, B), whose diagonal says which
+    items have each component, or, with ``presence=True``, a presence array
+    (C + L, 1, B) of 0/1 covering lexical components too (:func:`presence_of`).
+    """
 
     def __init__(
         self,
@@ -59,23 +74,55 @@ class NormalizedScorer:
         clip: bool,
         weights: np.ndarray,
         combine: Combiner,
+        presence: bool = False,
     ):
         self.offset, self.scale, self.clip = offset, scale, clip
         self.weights, self.combine = weights, combine
+        self.presence = presence
 
     def for_queries(self, qs: slice) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         offset = self.offset[:, qs, None]
         scale = self.scale[:, qs, None]
+        presence = self.presence
 
         def scorer(S: np.ndarray, K: np.ndarray) -> np.ndarray:
-            present = np.einsum("ccb->cb", K)[:, None, :] > 0.5
+            present = K > 0.5 if presence else np.einsum("ccb->cb", K)[:, None, :] > 0.5
             N = normalize_similarities(S, offset, scale, self.clip)
             return self.combine(N, present, self.weights).astype(np.float32, copy=False)
 
         def make_torch() -> Any:
+            if presence:  # the torch scorer reads Gram entries: run the NumPy form
+                return None
             return torch_normalized_scorer(offset, scale, self.clip, self.weights, self.combine)
 
         return DualScorer(scorer, make_torch)
+
+
+def presence_of(catalog: Catalog) -> np.ndarray:
+    """Which items have each dense and lexical component: (C + L, 1, n_items) float32 0/1.
+
+    A lexical component is present where its row stores a (positive) weight.
+    """
+    rows = [catalog.mask.astype(np.float32)]
+    for name in catalog.lexical_names:
+        D = catalog.lexical[name]
+        rows.append((np.diff(D.indptr) > 0).astype(np.float32)[None, :])
+    return np.concatenate(rows)[:, None, :]
+
+
+def lexical_pairs(catalog: Catalog, lexical_queries: Any, n_queries: int) -> LexicalPairs:
+    """``(Q_l, D_l)`` for each lexical component; missing queries are empty rows (score 0)."""
+    import scipy.sparse as sp
+
+    pairs = []
+    for k, name in enumerate(catalog.lexical_names):
+        D = catalog.lexical[name]
+        if lexical_queries is None:
+            Q = sp.csr_array((n_queries, D.shape[1]), dtype=np.float32)
+        else:
+            Q = lexical_queries[k]
+        pairs.append((Q, D))
+    return pairs
 
 
 def similarity_moments(catalog: Catalog, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,17 +144,27 @@ class ComponentScan:
 
     Attributes
     ----------
-    minimum, maximum : ndarray of shape (C, Q), float32
-    top_scores : ndarray of shape (C, Q, depth), float32
-        Descending; -inf pads components present in fewer than ``depth`` items.
-    top_index : ndarray of shape (C, Q, depth), int64
+    minimum, maximum : ndarray of shape (C + L, Q), float32
+        C dense then L lexical components.
+    top_scores : ndarray of shape (C + L, Q, depth), float32
+        Descending; -inf pads components present in fewer than ``depth`` items
+        (for lexical components: with a positive score).
+    top_index : ndarray of shape (C + L, Q, depth), int64
         Item positions; ties go to the lower position; -1 pads.
+    total, total_sq : ndarray of shape (L, Q), float64, optional
+        Sums of the lexical similarities and of their squares over the items
+        having each lexical component (None without lexical components).
+    count : ndarray of shape (L,), optional
+        How many items have each lexical component.
     """
 
     minimum: np.ndarray
     maximum: np.ndarray
     top_scores: np.ndarray
     top_index: np.ndarray
+    total: np.ndarray | None = None
+    total_sq: np.ndarray | None = None
+    count: np.ndarray | None = None
 
 
 def scan_components(
@@ -117,6 +174,7 @@ def scan_components(
     *,
     block_size: int | None = None,
     backend: Backend | None = None,
+    lexical_queries: Any = None,
 ) -> ComponentScan:
     """Minimum, maximum and top-``depth`` items of each component's similarities.
 
@@ -129,13 +187,18 @@ def scan_components(
     block_size : int, optional
     backend : NumpyBackend or TorchBackend, optional
         Where the similarity products run (NumPy when omitted).
+    lexical_queries : list of CSR arrays of shape (Q, V_l), optional
+        The queries' lexical vectors, one per lexical component of the
+        catalog; None scores every lexical component 0 (no lexical query).
 
     Returns
     -------
     ComponentScan
     """
     mats = catalog.matrices()
-    mask = catalog.mask
+    n_dense = catalog.n_components
+    pairs = lexical_pairs(catalog, lexical_queries, queries.shape[0])
+    mask = presence_of(catalog)[:, 0, :] > 0.5
     C, n_items = mask.shape
     Qn = queries.shape[0]
     k = min(int(depth), n_items)
@@ -143,13 +206,20 @@ def scan_components(
     hi = np.empty((C, Qn), dtype=np.float32)
     top_s = np.full((C, Qn, k), -np.inf, dtype=np.float32)
     top_i = np.full((C, Qn, k), -1, dtype=np.int64)
+    L = C - n_dense
+    total = np.zeros((L, Qn), dtype=np.float64) if L else None
+    total_sq = np.zeros((L, Qn), dtype=np.float64) if L else None
     for qstart in range(0, Qn, _MAX_QUERY_BATCH):
         qs = slice(qstart, min(qstart + _MAX_QUERY_BATCH, Qn))
         run_lo = np.full((C, qs.stop - qs.start), np.inf, dtype=np.float32)
         run_hi = np.full((C, qs.stop - qs.start), -np.inf, dtype=np.float32)
         best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * C
         for start, stop, S in iter_similarity_blocks(
-            queries[qs], mats, block_size=block_size, backend=backend
+            queries[qs],
+            mats,
+            block_size=block_size,
+            backend=backend,
+            lexical=lexical_batch(pairs, qs),
         ):
             present = mask[:, start:stop]
             for c in range(C):
@@ -158,6 +228,13 @@ def scan_components(
                 run_hi[c] = np.maximum(run_hi[c], Sc.max(axis=1))
                 low = Sc if full else np.where(present[c], S[c], np.float32(np.inf))
                 run_lo[c] = np.minimum(run_lo[c], low.min(axis=1))
+                if c >= n_dense:
+                    assert total is not None
+                    assert total_sq is not None
+                    S64 = np.where(present[c], S[c], 0.0).astype(np.float64)
+                    total[c - n_dense, qs] += S64.sum(axis=1)
+                    total_sq[c - n_dense, qs] += (S64 * S64).sum(axis=1)
+                    Sc = np.where(Sc > 0, Sc, np.float32(-np.inf))  # no shared term, no rank
                 if k:
                     s, i = _block_topk(Sc, min(k, stop - start))
                     best[c] = _merge_topk(best[c], (s, i + start), k)
@@ -168,7 +245,15 @@ def scan_components(
                 s, i = entry
                 i = np.where(np.isfinite(s), i, -1)
                 top_s[c, qs, : s.shape[1]], top_i[c, qs, : s.shape[1]] = s, i
-    return ComponentScan(minimum=lo, maximum=hi, top_scores=top_s, top_index=top_i)
+    return ComponentScan(
+        minimum=lo,
+        maximum=hi,
+        top_scores=top_s,
+        top_index=top_i,
+        total=total,
+        total_sq=total_sq,
+        count=mask[n_dense:].sum(axis=1) if L else None,
+    )
 
 
 def normalization_coefficients(
@@ -180,15 +265,18 @@ def normalization_coefficients(
     fusion): the limits μ ± 3σ map to 0 and 1 and values outside are clipped.
     ``"minmax"``: the catalog minimum and maximum map to 0 and 1 (needs a
     scan). ``"none"``: raw cosines. A zero spread gets scale 1 (the component
-    then carries no ranking information for that query).
+    then carries no ranking information for that query). Lexical components
+    follow the dense ones (C + L rows); their μ and σ come from the scan's
+    sums (so a catalog with lexical components needs a scan for every
+    normalisation but ``"none"``).
 
     Returns
     -------
-    offset, scale : ndarray of shape (C, Q), float32
+    offset, scale : ndarray of shape (C + L, Q), float32
     clip : bool
         Whether to clip the normalised values to [0, 1].
     """
-    C, Qn = catalog.n_components, queries.shape[0]
+    C, Qn = catalog.n_components + len(catalog.lexical_names), queries.shape[0]
     if normalization == "none":
         return np.zeros((C, Qn), np.float32), np.ones((C, Qn), np.float32), False
     if normalization == "minmax":
@@ -199,6 +287,18 @@ def normalization_coefficients(
         clip = False
     else:
         mu, sd = similarity_moments(catalog, queries)
+        if catalog.lexical_names and normalization in ("zscore", "dbsf"):
+            if scan is None or scan.total is None or scan.total_sq is None:
+                raise ValueError(
+                    f"{normalization!r} normalisation of lexical components needs a scan "
+                    "of the catalog."
+                )
+            assert scan.count is not None
+            n = np.maximum(scan.count, 1).astype(np.float64)[:, None]
+            lex_mu = scan.total / n
+            lex_var = np.maximum(scan.total_sq / n - lex_mu * lex_mu, 0.0)
+            mu = np.concatenate([mu, lex_mu])
+            sd = np.concatenate([sd, np.sqrt(lex_var)])
         if normalization == "zscore":
             offset, scale, clip = mu, sd, False
         elif normalization == "dbsf":

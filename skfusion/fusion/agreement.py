@@ -107,7 +107,7 @@ def centroid_basis(catalog: Catalog) -> np.ndarray:
 
 
 def agreement_weights(
-    M: np.ndarray, prior: float = 0.25, target: np.ndarray | None = None
+    M: np.ndarray, prior: float = 0.75, target: np.ndarray | None = None
 ) -> np.ndarray:
     """Per-query component weights from a one-factor model of the similarity covariances.
 
@@ -135,7 +135,7 @@ def agreement_weights(
     ----------
     M : ndarray of shape (Q, C, C)
         Similarity covariances per query (symmetric, non-negative diagonal).
-    prior : float in [0, 1], default=0.25
+    prior : float in [0, 1], default=0.75
         Weight of the target in the mixture.
     target : ndarray of shape (C,), optional
         Non-negative weights summing to 1; ``None`` is equal weights.
@@ -222,7 +222,8 @@ def impute_components(catalog: Catalog) -> Catalog:
     -------
     Catalog
         In memory, with every component present for every item; ids,
-        encoder fingerprints and modalities are kept.
+        encoder fingerprints, modalities and lexical components (not
+        imputed) are kept.
     """
     if not catalog.has_missing:
         return catalog
@@ -263,6 +264,7 @@ def impute_components(catalog: Catalog) -> Catalog:
         ids=catalog.ids,
         encoder_ids=catalog.encoder_ids,
         modalities=catalog.modalities,
+        lexical=catalog.lexical or None,
     )
     _IMPUTED_CACHE[catalog] = imputed
     return imputed
@@ -364,11 +366,14 @@ class AgreementFusion(BaseFusion):
     Parameters
     ----------
     catalog : Catalog
-    prior : float in [0, 1], default=0.25
+    prior : float in [0, 1], default=0.75
         Shrinkage of the factor weights toward ``prior_weights``: 0 trusts
         the factor model alone, 1 uses the target weights for every query
         (:class:`AverageFusion`, or :class:`WeightedFusion`, on the imputed
-        catalog).
+        catalog). The default was chosen as the label-free setting that was
+        never significantly worse than the original hybrid strategy on any
+        benchmark catalog (``benchmarks/bench_label_free.py``, see
+        ``docs/strategy_benchmark.md``).
     prior_weights : sequence of float, mapping of str to float, or None, default=None
         The target weights, one non-negative weight per component (in
         component order or by name; normalised to sum to 1). ``None`` is
@@ -387,11 +392,15 @@ class AgreementFusion(BaseFusion):
         Scoring backend (see :doc:`/backends`).
     device : str, optional
         Torch device for ``backend="torch"``.
-    approximate : bool, default=False
+    approximate : bool or "auto", default=False
         Take :meth:`kneighbors` candidates from the catalog's ANN index
         (:meth:`skfusion.Catalog.build_index`) and re-score them exactly.
-    n_candidates : int, default=300
+        ``"auto"``: exact search when the catalog has no index or exact
+        search of the batch is estimated cheaper (see :doc:`/approximate`).
+    n_candidates : int or None, default=None
         Candidates per query taken from each index when ``approximate``.
+        None: the count calibrated by ``build_index(target_recall=...)``,
+        else 300.
 
     Attributes
     ----------
@@ -426,7 +435,7 @@ class AgreementFusion(BaseFusion):
         self,
         catalog: Catalog | None = None,
         *,
-        prior: float = 0.25,
+        prior: float = 0.75,
         prior_weights: Any = None,
         debias: bool = True,
         impute: str | None = "regression",
@@ -435,7 +444,7 @@ class AgreementFusion(BaseFusion):
         backend: str = "auto",
         device: str | None = None,
         approximate: bool = False,
-        n_candidates: int = 300,
+        n_candidates: int | None = None,
     ):
         super().__init__(
             catalog,

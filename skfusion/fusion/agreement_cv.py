@@ -8,18 +8,19 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ..catalog import Catalog
-from ..metrics import as_relevance, parse_metric, ranking_metrics
-from ..metrics._relevance import check_judged
-from ._base import BaseFusion
+from ..metrics._ranking import parse_metric, ranking_metrics
+from ..metrics._relevance import as_relevance, check_judged
+from ._base import BaseFusion, _check_n_neighbors
 from ._engine import _block_topk, _merge_topk, block_size_for, iter_similarity_blocks
 from ._grid import simplex_grid
 from .agreement import AgreementFusion, _shrink, per_query_fused_cosine
 from .weighted import check_weights
 
 #: The label-free shrinkage (AgreementFusion's default prior), used without judgments.
-LABEL_FREE_PRIOR = 0.25
+LABEL_FREE_PRIOR = 0.75
 #: The label-free imputation (AgreementFusion's default), used without judgments.
 LABEL_FREE_IMPUTE = "regression"
 #: Simplex step of the default grid of target weights.
@@ -28,6 +29,43 @@ GRID_STEP = 0.1
 _SCORE_ELEMENTS = 1 << 22
 #: (candidate, query, rank) entries of the running top lists per pass over the catalog.
 _TOPLIST_ENTRIES = 1 << 24
+#: Candidate weights of the lexical evidence by default (catalogs with lexical components).
+LEXICAL_GRID = tuple(round(0.1 * k, 1) for k in range(11))
+#: (query, item) scores held at once when dense and lexical scores are combined.
+_COMBINED_ELEMENTS = 1 << 24
+
+
+def _minmax_rows(S: np.ndarray) -> np.ndarray:
+    """``(s − min) / (max − min)`` per row over the finite entries (float64).
+
+    Non-finite entries (an undefined fused cosine, scored ``-inf``) and rows
+    whose finite entries are all equal normalise to 0.
+    """
+    S = np.asarray(S, dtype=np.float64)
+    finite = np.isfinite(S)
+    lo = np.where(finite, S, np.inf).min(axis=1, keepdims=True)
+    hi = np.where(finite, S, -np.inf).max(axis=1, keepdims=True)
+    span = hi - lo
+    ok = np.isfinite(span) & (span > 0)
+    out = (np.where(finite, S, 0.0) - np.where(ok, lo, 0.0)) / np.where(ok, span, 1.0)
+    out[~finite | ~ok] = 0.0
+    return out
+
+
+def _topk_stable(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest entries per row, descending, ties to the lower position."""
+    n_rows, n = S.shape
+    k = min(int(k), n)
+    idx = np.empty((n_rows, k), dtype=np.int64)
+    for q in range(n_rows):
+        row = S[q]
+        if k < n:
+            threshold = np.partition(row, n - k)[n - k]
+            cand = np.flatnonzero(row >= threshold)
+        else:
+            cand = np.arange(n)
+        idx[q] = cand[np.lexsort((cand, -row[cand]))][:k]
+    return np.take_along_axis(S, idx, axis=1), idx
 
 
 class AgreementFusionCV(AgreementFusion):
@@ -53,7 +91,7 @@ class AgreementFusionCV(AgreementFusion):
     it is computed in passes over the catalog that score all candidates
     from the same similarity blocks, instead of one pass per candidate and
     fold. ``fit()`` or ``fit(X)`` without judgments gives the label-free
-    default, :class:`AgreementFusion` with ``prior=0.25`` and equal targets.
+    default, :class:`AgreementFusion` with ``prior=0.75`` and equal targets.
 
     When the catalog has missing components, ``impute="auto"`` (the
     default) also chooses whether the factor model and the scores use the
@@ -87,6 +125,19 @@ class AgreementFusionCV(AgreementFusion):
         chosen with ``prior`` and ``prior_weights`` by ``fit(X, y)`` among
         ``"regression"`` and None (catalogs with missing components only);
         ``"regression"`` without judgments.
+    lexical_weights : "auto" or array-like of float in [0, 1], default="auto"
+        Candidate weights ``α`` of lexical evidence, for catalogs with lexical
+        components (:attr:`Catalog.lexical`, e.g. BM25) and queries that carry
+        their lexical columns (``make_union(dense_encoder,
+        FrozenEstimator(bm25))``). With ``α > 0`` an item scores
+        ``(1 − α) mm(f_q) + α mm(b_q)``: ``f_q`` the dense agreement scores of
+        the chosen candidate, ``b_q`` the sum of the lexical scores, ``mm``
+        min-max normalisation over the catalog for the query (the convex
+        combination of Bruch et al., "An Analysis of Fusion Functions for
+        Hybrid Retrieval", TOIS 2023). ``"auto"`` is 0, 0.1, …, 1 (1 is
+        lexical evidence alone) when both are there, else 0 only. ``α = 0``
+        (dense only) is always a candidate. ``α`` is chosen after the dense
+        candidate, for that candidate, by the same mean ``scoring`` metric.
     block_size : int, optional
     scoring : str, default="ndcg@10"
         The metric maximised by ``fit`` and reported by :meth:`score`.
@@ -96,19 +147,25 @@ class AgreementFusionCV(AgreementFusion):
     device : str, optional
     approximate : bool, default=False
         As for :class:`AgreementFusion` (``fit`` always scores exactly).
-    n_candidates : int, default=300
+    n_candidates : int or None, default=None
+        None: the count calibrated by ``build_index(target_recall=...)``,
+        else 300.
 
     Attributes
     ----------
     impute_ : {"regression"} or None
         The imputation used.
     prior_ : float
-        The chosen shrinkage (0.25 without judgments).
+        The chosen shrinkage (0.75 without judgments).
     prior_weights_ : ndarray of shape (n_components,)
         The chosen target weights (equal without judgments); also
         ``global_weights_``.
+    lexical_weight_ : float
+        The chosen weight of lexical evidence (0 without lexical components,
+        lexical query columns or judgments).
     best_params_ : dict
-        ``{"impute": impute_, "prior": prior_, "prior_weights": prior_weights_}``.
+        ``{"impute": impute_, "prior": prior_, "prior_weights": prior_weights_}``,
+        plus ``"lexical_weight"`` when the catalog has lexical components.
     best_score_ : float
         Mean ``scoring`` metric of the chosen candidate over the judged
         queries (only after ``fit(X, y)``).
@@ -118,7 +175,9 @@ class AgreementFusionCV(AgreementFusion):
         ``param_impute`` (n,), ``param_prior`` (n,), ``param_prior_weights``
         (n, n_components), ``mean_test_score``, ``std_test_score`` (over
         queries) and ``rank_test_score`` of every candidate, imputations
-        varying slowest, then priors (only after ``fit(X, y)``).
+        varying slowest, then priors (only after ``fit(X, y)``). With lexical
+        components also ``param_lexical_weight``: 0 for those rows, then one
+        row per ``α > 0`` of the chosen dense candidate.
     imputed_catalog_ : Catalog
 
     See Also
@@ -144,6 +203,7 @@ class AgreementFusionCV(AgreementFusion):
         "prior_weights_grid": ["array-like", None],
         "debias": ["boolean"],
         "impute": [StrOptions({"auto", "regression"}), None],
+        "lexical_weights": [StrOptions({"auto"}), "array-like"],
     }
 
     def __init__(
@@ -154,12 +214,13 @@ class AgreementFusionCV(AgreementFusion):
         prior_weights_grid: Any = None,
         debias: bool = True,
         impute: str | None = "auto",
+        lexical_weights: Any = "auto",
         block_size: int | None = None,
         scoring: str = "ndcg@10",
         backend: str = "auto",
         device: str | None = None,
         approximate: bool = False,
-        n_candidates: int = 300,
+        n_candidates: int | None = None,
     ):
         BaseFusion.__init__(
             self,
@@ -175,6 +236,7 @@ class AgreementFusionCV(AgreementFusion):
         self.prior_weights_grid = prior_weights_grid
         self.debias = debias
         self.impute = impute
+        self.lexical_weights = lexical_weights
 
     _FITTED = (
         "impute_",
@@ -184,6 +246,7 @@ class AgreementFusionCV(AgreementFusion):
         "best_score_",
         "best_index_",
         "cv_results_",
+        "lexical_weight_",
         "global_weights_",
         "imputed_catalog_",
         "n_features_in_",
@@ -218,10 +281,11 @@ class AgreementFusionCV(AgreementFusion):
             )
         priors = self._checked_priors()
         grid = self._checked_grid(catalog)
+        alphas = self._checked_lexical_weights(catalog)
         try:
             BaseFusion.fit(self, X)  # validates X, imputes, equal target weights
             if y is not None:
-                Xv = self._validate_queries(X)
+                Xv, lexical = self._split_queries(X)
                 rel = as_relevance(y, Xv.shape[0], catalog.n_items)
                 check_judged(rel)
         except Exception:
@@ -230,6 +294,7 @@ class AgreementFusionCV(AgreementFusion):
             raise
         self.prior_ = LABEL_FREE_PRIOR
         self.impute_ = LABEL_FREE_IMPUTE if self.impute == "auto" else self.impute
+        self.lexical_weight_ = 0.0
         if y is None:
             self.prior_weights_ = self.global_weights_
             self.best_params_ = self._params()
@@ -263,10 +328,162 @@ class AgreementFusionCV(AgreementFusion):
             "std_test_score": per_query.std(axis=1),
             "rank_test_score": rankdata(-mean, method="min").astype(np.int64),
         }
+        if catalog.lexical_names:
+            self._choose_lexical_weight(Xv, lexical, rel, alphas, best)
         return self
 
+    def _checked_lexical_weights(self, catalog: Catalog) -> np.ndarray:
+        """The candidate lexical weights ``α > 0`` (empty without lexical components)."""
+        if isinstance(self.lexical_weights, str):  # "auto"
+            values = np.asarray(LEXICAL_GRID, dtype=np.float64)
+        else:
+            try:
+                values = np.asarray(self.lexical_weights, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    "lexical_weights must be 'auto' or a sequence of numbers in [0, 1], got "
+                    f"{self.lexical_weights!r}."
+                ) from None
+            if values.ndim != 1 or not np.all(np.isfinite(values)):
+                raise ValueError(
+                    "lexical_weights must be 'auto' or a 1-D sequence of numbers in [0, 1], "
+                    f"got {self.lexical_weights!r}."
+                )
+            if values.size and (values.min() < 0 or values.max() > 1):
+                raise ValueError(
+                    f"Every value of lexical_weights must lie in [0, 1], got {values.tolist()}."
+                )
+        if not catalog.lexical_names:
+            return np.empty(0)
+        return np.unique(values[values > 0])
+
+    def _choose_lexical_weight(
+        self, Xv: np.ndarray, lexical: Any, rel: Any, alphas: np.ndarray, best: int
+    ) -> None:
+        """Score ``α`` candidates for the chosen dense candidate; keep the best overall.
+
+        Appends one ``cv_results_`` row per ``α > 0`` (0 for the dense rows)
+        and moves ``best_*`` to an ``α`` row only when it scores higher than
+        every dense candidate (the first in order among ties, so dense only wins
+        a tie).
+        """
+        res = self.cv_results_
+        n_dense = res["mean_test_score"].shape[0]
+        use = alphas if lexical is not None else np.empty(0)
+        n_items = self._checked_catalog().n_items
+        _, cutoff = parse_metric(self.scoring)
+        depth = n_items if cutoff is None else min(cutoff, n_items)
+        per_query = np.empty((use.size, Xv.shape[0]))
+        if use.size:
+            for qs in self._query_chunks(Xv.shape[0]):
+                dense = _minmax_rows(BaseFusion.decision_function(self, Xv[qs]))
+                lex = _minmax_rows(self._lexical_scores([Q[qs] for Q in lexical]))
+                for a, alpha in enumerate(use):
+                    _, ranking = _topk_stable((1.0 - alpha) * dense + alpha * lex, depth)
+                    per_query[a, qs] = ranking_metrics(
+                        rel[qs],
+                        ranking=ranking,
+                        metrics=[self.scoring],
+                        n_items=n_items,
+                        per_query=True,
+                    )[self.scoring]
+        mean = np.concatenate([res["mean_test_score"], per_query.mean(axis=1)])
+        chosen = int(np.argmax(mean))
+        repeat = np.full(use.size, best)
+        self.cv_results_ = {
+            "param_impute": np.concatenate([res["param_impute"], res["param_impute"][repeat]]),
+            "param_prior": np.concatenate([res["param_prior"], res["param_prior"][repeat]]),
+            "param_prior_weights": np.concatenate(
+                [res["param_prior_weights"], res["param_prior_weights"][repeat]]
+            ),
+            "param_lexical_weight": np.concatenate([np.zeros(n_dense), use]),
+            "mean_test_score": mean,
+            "std_test_score": np.concatenate([res["std_test_score"], per_query.std(axis=1)]),
+            "rank_test_score": rankdata(-mean, method="min").astype(np.int64),
+        }
+        self.lexical_weight_ = float(use[chosen - n_dense]) if chosen >= n_dense else 0.0
+        self.best_index_ = chosen
+        self.best_score_ = float(mean[chosen])
+        self.best_params_ = self._params()
+
+    def _query_chunks(self, n_queries: int) -> list[slice]:
+        n_items = self._checked_catalog().n_items
+        step = max(1, _COMBINED_ELEMENTS // max(n_items, 1))
+        return [slice(a, min(a + step, n_queries)) for a in range(0, n_queries, step)]
+
+    def _lexical_scores(self, lexical: Any) -> np.ndarray:
+        """Sum over the lexical components of ``Q_l D_lᵀ``: (n_queries, n_items) float64."""
+        cat = self._checked_catalog()
+        out = np.zeros((lexical[0].shape[0], cat.n_items), dtype=np.float64)
+        for Q, name in zip(lexical, cat.lexical_names, strict=True):
+            out += (Q @ cat.lexical[name].T).toarray()
+        return out
+
+    def _combined(self, dense: np.ndarray, lexical: Any) -> np.ndarray:
+        """``(1 − α) mm(f_q) + α mm(b_q)`` for a chunk of queries (float64)."""
+        alpha = self.lexical_weight_
+        f = _minmax_rows(BaseFusion.decision_function(self, dense))
+        if lexical is None:  # queries without lexical columns: b_q = 0, mm(b_q) = 0
+            return (1.0 - alpha) * f
+        return (1.0 - alpha) * f + alpha * _minmax_rows(self._lexical_scores(lexical))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Fused scores of every item; with ``lexical_weight_ > 0`` the convex combination.
+
+        Returns
+        -------
+        ndarray of shape (n_queries, n_items), float32
+            Fused cosines (``lexical_weight_ == 0``), or
+            ``(1 − α) mm(f_q) + α mm(b_q)`` in [0, 1] (see ``lexical_weights``).
+        """
+        check_is_fitted(self)
+        if not self.lexical_weight_:
+            return super().decision_function(X)
+        dense, lexical = self._split_queries(X)
+        out = np.empty((dense.shape[0], self._checked_catalog().n_items), dtype=np.float32)
+        for qs in self._query_chunks(dense.shape[0]):
+            lex = None if lexical is None else [Q[qs] for Q in lexical]
+            out[qs] = self._combined(dense[qs], lex)
+        return out
+
+    def kneighbors(
+        self, X: Any, n_neighbors: int = 10, return_distance: bool = True
+    ) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+        """The best items per query; with ``lexical_weight_ > 0`` by the combined score.
+
+        Same contract as :meth:`BaseFusion.kneighbors` (ties to the lower
+        position). The combined score needs every item's dense and lexical
+        score for the min-max normalisation, so it is exact search only.
+        """
+        check_is_fitted(self)
+        if not self.lexical_weight_:
+            return super().kneighbors(X, n_neighbors, return_distance)
+        _check_n_neighbors(n_neighbors)
+        if self.approximate is True:  # "auto" searches exactly here
+            raise ValueError(
+                "AgreementFusionCV chose lexical_weight_="
+                f"{self.lexical_weight_}, and the min-max normalised combination with lexical "
+                "scores needs every item's score: use approximate=False."
+            )
+        dense, lexical = self._split_queries(X)
+        k = min(int(n_neighbors), self._checked_catalog().n_items)
+        scores = np.empty((dense.shape[0], k), dtype=np.float32)
+        idx = np.empty((dense.shape[0], k), dtype=np.int64)
+        for qs in self._query_chunks(dense.shape[0]):
+            lex = None if lexical is None else [Q[qs] for Q in lexical]
+            top, pos = _topk_stable(self._combined(dense[qs], lex), k)
+            scores[qs], idx[qs] = top, pos
+        return (scores, idx) if return_distance else idx
+
     def _params(self) -> dict[str, Any]:
-        return {"impute": self.impute_, "prior": self.prior_, "prior_weights": self.prior_weights_}
+        params = {
+            "impute": self.impute_,
+            "prior": self.prior_,
+            "prior_weights": self.prior_weights_,
+        }
+        if BaseFusion._checked_catalog(self).lexical_names:
+            params["lexical_weight"] = self.lexical_weight_
+        return params
 
     def _impute_options(self, catalog: Catalog) -> list[str | None]:
         """The ``impute`` settings to choose among (one when fixed or nothing is missing)."""

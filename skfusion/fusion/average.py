@@ -60,12 +60,16 @@ class AverageFusion(BaseFusion):
     device : str, optional
         Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
         ``"cuda:1"``, ``"mps"``); the best available one when omitted.
-    approximate : bool, default=False
+    approximate : bool or "auto", default=False
         Take :meth:`kneighbors` candidates from the catalog's ANN index
         (:meth:`skfusion.Catalog.build_index`) and re-score them exactly;
         exact search over every item when False.
-    n_candidates : int, default=300
+        ``"auto"``: exact search when the catalog has no index or exact
+        search of the batch is estimated cheaper (see :doc:`/approximate`).
+    n_candidates : int or None, default=None
         Candidates per query taken from each index when ``approximate``.
+        None: the count calibrated by ``build_index(target_recall=...)``,
+        else 300.
     precompute : "auto" or bool, default="auto"
         Score from the items' unit fused vectors, computed once per weight
         vector and cached on the catalog (one matrix product per search
@@ -114,7 +118,7 @@ class AverageFusion(BaseFusion):
         backend: str = "auto",
         device: str | None = None,
         approximate: bool = False,
-        n_candidates: int = 300,
+        n_candidates: int | None = None,
         precompute: str | bool = "auto",
     ):
         super().__init__(

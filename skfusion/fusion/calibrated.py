@@ -1,8 +1,16 @@
-"""Calibrated fusion: per-query standardised similarities, averaged over present components."""
+"""Calibrated fusion: per-query standardised similarities, averaged over present components.
+
+Deprecated: ``CalibratedFusion`` ranked no better than z-score CombSUM
+(:class:`~skfusion.ScoreFusion`) and below the vector strategies on every benchmark of
+``docs/strategy_benchmark.md`` (docs/changelog.md quotes the figures).
+"""
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +41,7 @@ def calibrated_scores(N: np.ndarray, present: np.ndarray, weights: np.ndarray) -
         return np.where(total > 0, num / total, np.nan)
 
 
-class CalibratedFusion(BaseScoreFusion):
+class _CalibratedFusion(BaseScoreFusion):
     """Modality-gap-aware fusion: the mean of per-query standardised component similarities.
 
     ``z_ic = (s_ic − μ_qc) / σ_qc`` with ``μ_qc`` and ``σ_qc`` the exact mean
@@ -55,7 +63,7 @@ class CalibratedFusion(BaseScoreFusion):
     component. Averaging (rather than summing) over present components keeps
     items with a missing component on the same scale as complete ones.
 
-    Equivalent to z-score CombSUM (:class:`CombSUMFusion`) when every item
+    Equivalent to z-score CombSUM (``ScoreFusion(method="sum")``) when every item
     has every component, up to the constant ``Σ_c w_c``.
 
     Parameters
@@ -71,12 +79,16 @@ class CalibratedFusion(BaseScoreFusion):
     device : str, optional
         Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
         ``"cuda:1"``, ``"mps"``); the best available one when omitted.
-    approximate : bool, default=False
+    approximate : bool or "auto", default=False
         Take :meth:`kneighbors` candidates from the catalog's ANN index
         (:meth:`skfusion.Catalog.build_index`) and re-score them exactly;
         exact search over every item when False.
-    n_candidates : int, default=300
+        ``"auto"``: exact search when the catalog has no index or exact
+        search of the batch is estimated cheaper (see :doc:`/approximate`).
+    n_candidates : int or None, default=None
         Candidates per query taken from each index when ``approximate``.
+        None: the count calibrated by ``build_index(target_recall=...)``,
+        else 300.
 
     Attributes
     ----------
@@ -98,7 +110,7 @@ class CalibratedFusion(BaseScoreFusion):
         backend: str = "auto",
         device: str | None = None,
         approximate: bool = False,
-        n_candidates: int = 300,
+        n_candidates: int | None = None,
     ):
         BaseFusion.__init__(
             self,
@@ -111,3 +123,52 @@ class CalibratedFusion(BaseScoreFusion):
             n_candidates=n_candidates,
         )
         self.weights = weights
+
+
+#: The deprecation message of :class:`CalibratedFusion`.
+CALIBRATED_DEPRECATION = (
+    "CalibratedFusion is deprecated and will be removed in the next release: it never ranked "
+    "better than ScoreFusion(method='sum') (z-score CombSUM) and ranked below hybrid and "
+    "AgreementFusionCV on every benchmark (Cranfield nDCG@10 0.240 vs hybrid 0.369 and "
+    "AgreementFusionCV 0.381). Use ScoreFusion(method='sum') or AgreementFusionCV."
+)
+
+
+class CalibratedFusion(_CalibratedFusion):
+    """Deprecated: use ``ScoreFusion(method="sum")`` or :class:`AgreementFusionCV`.
+
+    The weighted mean of per-query z-scores over the components each item
+    has: ``score(q, i) = Σ_{c ∈ C_i} w_c z_ic / Σ_{c ∈ C_i} w_c`` with
+    ``z_ic = (s_ic − μ_qc) / σ_qc``. Equal to z-score CombSUM up to a constant
+    when no component is missing. It ranked no better than z-score CombSUM
+    and below hybrid and :class:`AgreementFusionCV` on every benchmark of
+    ``docs/strategy_benchmark.md`` (Cranfield nDCG@10: 0.240, hybrid 0.369).
+
+    Parameters
+    ----------
+    catalog : Catalog
+    weights : sequence or mapping of float, optional
+        Non-negative component weights; equal when omitted.
+    block_size : int, optional
+    scoring : str, default="ndcg@10"
+    backend : {"auto", "numpy", "torch"}, default="auto"
+    device : str, optional
+    approximate : bool or "auto", default=False
+        ``"auto"``: exact search when the catalog has no index or exact
+        search of the batch is estimated cheaper (see :doc:`/approximate`).
+    n_candidates : int or None, default=None
+        None: the count calibrated by ``build_index(target_recall=...)``,
+        else 300.
+
+    Attributes
+    ----------
+    global_weights_ : ndarray of shape (n_components,)
+        The normalised component weights.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(CALIBRATED_DEPRECATION, FutureWarning, stacklevel=2)
+        super().__init__(*args, **kwargs)
+
+    # scikit-learn reads parameter names from the signature (get_params, clone).
+    __init__.__signature__ = inspect.signature(_CalibratedFusion.__init__)  # type: ignore[attr-defined]

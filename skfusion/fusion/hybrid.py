@@ -111,12 +111,16 @@ class HybridFusion(BaseFusion):
     device : str, optional
         Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
         ``"cuda:1"``, ``"mps"``); the best available one when omitted.
-    approximate : bool, default=False
+    approximate : bool or "auto", default=False
         Take :meth:`kneighbors` candidates from the catalog's ANN index
         (:meth:`skfusion.Catalog.build_index`) and re-score them exactly;
         exact search over every item when False.
-    n_candidates : int, default=300
+        ``"auto"``: exact search when the catalog has no index or exact
+        search of the batch is estimated cheaper (see :doc:`/approximate`).
+    n_candidates : int or None, default=None
         Candidates per query taken from each index when ``approximate``.
+        None: the count calibrated by ``build_index(target_recall=...)``,
+        else 300.
 
     Attributes
     ----------
@@ -140,6 +144,8 @@ class HybridFusion(BaseFusion):
     array([0, 1])
     """
 
+    _undefined_expected = False  # the literal policy's zero weight sums
+
     _parameter_constraints: dict[str, list[Any]] = {
         **BaseFusion._parameter_constraints,
         "negative": [StrOptions(set(NEGATIVE_POLICIES))],
@@ -156,7 +162,7 @@ class HybridFusion(BaseFusion):
         backend: str = "auto",
         device: str | None = None,
         approximate: bool = False,
-        n_candidates: int = 300,
+        n_candidates: int | None = None,
     ):
         super().__init__(
             catalog,

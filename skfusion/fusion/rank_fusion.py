@@ -58,6 +58,11 @@ class RRFusion(BaseCandidateFusion):
     entirely, so they are immune to the modality gap, at the price of
     ignoring how much better one item is than the next.
 
+    Lexical components of the catalog (e.g. BM25, see :doc:`/lexical`) rank
+    too, by their score ``Q_l · d_il``; their list holds only items with a
+    positive score (sharing a term with the query), so a query without
+    lexical columns adds nothing from them.
+
     Parameters
     ----------
     catalog : Catalog
@@ -66,7 +71,8 @@ class RRFusion(BaseCandidateFusion):
     depth : int, default=100
         List length per component; items in no list score 0.
     weights : sequence or mapping of float, optional
-        Per-component weights (weighted RRF); equal when omitted.
+        Per-component weights (weighted RRF) over the dense then the lexical
+        components; equal when omitted.
     block_size : int, optional
     scoring : str, default="ndcg@10"
     backend : {"auto", "numpy", "torch"}, default="auto"
@@ -75,12 +81,16 @@ class RRFusion(BaseCandidateFusion):
     device : str, optional
         Torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``,
         ``"cuda:1"``, ``"mps"``); the best available one when omitted.
-    approximate : bool, default=False
+    approximate : bool or "auto", default=False
         Take :meth:`kneighbors` candidates from the catalog's ANN index
         (:meth:`skfusion.Catalog.build_index`) and re-score them exactly;
         exact search over every item when False.
-    n_candidates : int, default=300
+        ``"auto"``: exact search when the catalog has no index or exact
+        search of the batch is estimated cheaper (see :doc:`/approximate`).
+    n_candidates : int or None, default=None
         Candidates per query taken from each index when ``approximate``.
+        None: the count calibrated by ``build_index(target_recall=...)``,
+        else 300.
     """
 
     _parameter_constraints = {
@@ -89,6 +99,8 @@ class RRFusion(BaseCandidateFusion):
     }
     #: Ranks need no normalisation.
     normalization = "none"
+    #: Lexical components rank too (their lists come from the scan).
+    _supports_lexical = True
 
     def __init__(
         self,
@@ -102,7 +114,7 @@ class RRFusion(BaseCandidateFusion):
         backend: str = "auto",
         device: str | None = None,
         approximate: bool = False,
-        n_candidates: int = 300,
+        n_candidates: int | None = None,
     ):
         BaseFusion.__init__(
             self,

@@ -1,9 +1,16 @@
-"""Interoperability with trec_eval (run and qrels files) and BEIR datasets."""
+"""Interoperability with trec_eval (run and qrels files) and BEIR datasets.
+
+Runs and judgments in memory are plain nested dictionaries, as with
+``pytrec_eval``: a run maps query id → item id → score, qrels map query id →
+item id → integer grade.
+"""
+
+import warnings
+from importlib import import_module
+from typing import Any
 
 from ._beir import load_beir, save_beir
 from ._trec import (
-    Qrels,
-    Run,
     matrix_to_qrels,
     qrels_to_matrix,
     read_trec_qrels,
@@ -15,8 +22,6 @@ from ._trec import (
 )
 
 __all__ = [
-    "Qrels",
-    "Run",
     "load_beir",
     "matrix_to_qrels",
     "qrels_to_matrix",
@@ -28,3 +33,22 @@ __all__ = [
     "write_trec_qrels",
     "write_trec_run",
 ]
+
+#: Deprecated name -> (private module, replacement named in the FutureWarning).
+_DEPRECATED: dict[str, tuple[str, str]] = {
+    "Run": ("._trec", "dict[str, dict[str, float]] (query id -> item id -> score)"),
+    "Qrels": ("._trec", "dict[str, dict[str, int]] (query id -> item id -> grade)"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        module, replacement = _DEPRECATED[name]
+        warnings.warn(
+            f"skfusion.io.{name} is deprecated and will be removed from the public API in "
+            f"the next release; use {replacement}.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return getattr(import_module(module, __name__), name)
+    raise AttributeError(f"module 'skfusion.io' has no attribute {name!r}")

@@ -5,7 +5,10 @@ item id -> integer grade: the dicts that ``pytrec_eval`` takes, with ids
 always ``str``. The readers are strict (every malformed line is an error
 naming ``path:line``) and the writers are atomic (a temporary file beside
 the destination, renamed into place) and lossless (scores are written with
-``repr``, the shortest text that reads back to the same float).
+``repr``, the shortest text that reads back to the same float). A path
+ending in ``.gz`` is written gzip-compressed, and the readers decompress a
+gzip file whatever its name (trec_eval itself reads plain text: ``zcat``
+the file or ``gunzip`` it first).
 
 trec_eval ignores the rank column: it orders each query's documents by
 score, descending, and breaks score ties by document id, *descending*
@@ -16,12 +19,15 @@ scores ``n, n - 1, ..., 1`` so trec_eval sees exactly the written order.
 from __future__ import annotations
 
 import errno
+import gzip
+import io
 import math
 import operator
 import os
 import re
 import secrets
 import warnings
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import IO, Any, Literal, TypeAlias
@@ -108,6 +114,10 @@ def _check_file(path: str | os.PathLike[str]) -> str:
     return name
 
 
+#: The first two bytes of a gzip stream.
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _iter_lines(
     path: str | os.PathLike[str], max_bytes: int = MAX_LINE_BYTES
 ) -> Iterator[tuple[int, str]]:
@@ -121,10 +131,18 @@ def _iter_lines(
     bytes raise ``ValueError`` naming the line.
     """
     name = _check_file(path)
-    with open(name, "rb") as f:
+    with open(name, "rb") as raw_file:
+        compressed = raw_file.read(2) == _GZIP_MAGIC
+        raw_file.seek(0)
+        f: Any = gzip.GzipFile(fileobj=raw_file) if compressed else raw_file
         lineno = 0
         while True:
-            raw = f.readline(max_bytes + 1)
+            try:
+                raw = f.readline(max_bytes + 1)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise ValueError(
+                    f"{name}:{lineno + 1}: the gzip stream is corrupt or truncated ({exc})"
+                ) from None
             if not raw:
                 return
             lineno += 1
@@ -195,7 +213,9 @@ def _atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
 
     On any error the temporary file is removed and ``path`` is untouched.
     The file is UTF-8 with ``"\\n"`` line endings; its permissions follow
-    the umask, as for a file created by ``open``.
+    the umask, as for a file created by ``open``. A ``path`` ending in
+    ``.gz`` is gzip-compressed (no name or time stamp in the header, so the
+    same content gives the same bytes).
     """
     dest = os.path.abspath(os.fspath(path))
     directory, name = os.path.split(dest)
@@ -208,10 +228,21 @@ def _atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
             continue
         break
     try:
-        with open(fd, "w", encoding="utf-8", newline="\n") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        with open(fd, "wb") as raw:
+            if dest.endswith(".gz"):
+                with (
+                    gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed,
+                    io.TextIOWrapper(packed, encoding="utf-8", newline="\n") as f,
+                ):
+                    yield f
+            else:
+                with io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as f:
+                    yield f
+                    f.flush()
+                    os.fsync(raw.fileno())
+        if dest.endswith(".gz"):
+            with open(tmp, "rb") as done:
+                os.fsync(done.fileno())
         os.replace(tmp, dest)
     except BaseException:
         with suppress(FileNotFoundError):

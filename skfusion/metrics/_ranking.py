@@ -184,7 +184,8 @@ def ranking_metrics(
         ``-1`` pads short lists at the end. Metrics are computed on the
         list as given: an item that is not listed is not retrieved.
     metrics : iterable of str, default=("ndcg@10", "recall@10", "mrr")
-        Names as accepted by :func:`parse_metric`.
+        Metric names: ``ndcg@k``, ``recall@k``, ``precision@k`` (``p@k``),
+        ``mrr``, ``mrr@k``, ``map``, ``map@k`` with ``k ≥ 1``.
     n_items : int, optional
         Catalog size; needed only when ``y_true`` is 1-D and ``ranking`` is
         given.
@@ -235,7 +236,7 @@ def _single(y_true: Any, y_score: Any, metric: str, per_query: bool) -> Any:
     return ranking_metrics(y_true, y_score, metrics=[metric], per_query=per_query)[metric]
 
 
-def ndcg_score(y_true: Any, y_score: Any, k: int = 10, *, per_query: bool = False) -> Any:
+def ndcg_at_k(y_true: Any, y_score: Any, k: int = 10, *, per_query: bool = False) -> Any:
     """Mean nDCG@k (trec_eval ``ndcg_cut``: linear gains).
 
     Parameters
@@ -255,36 +256,36 @@ def ndcg_score(y_true: Any, y_score: Any, k: int = 10, *, per_query: bool = Fals
     return _single(y_true, y_score, f"ndcg@{_check_k(k)}", per_query)
 
 
-def recall_score(y_true: Any, y_score: Any, k: int = 10, *, per_query: bool = False) -> Any:
+def recall_at_k(y_true: Any, y_score: Any, k: int = 10, *, per_query: bool = False) -> Any:
     """Mean Recall@k: the share of a query's relevant items ranked in the top k.
 
-    Parameters are those of :func:`ndcg_score`.
+    Parameters are those of :func:`ndcg_at_k`.
     """
     return _single(y_true, y_score, f"recall@{_check_k(k)}", per_query)
 
 
-def precision_score(y_true: Any, y_score: Any, k: int = 10, *, per_query: bool = False) -> Any:
+def precision_at_k(y_true: Any, y_score: Any, k: int = 10, *, per_query: bool = False) -> Any:
     """Mean Precision@k: relevant items among the top k, divided by k.
 
-    Parameters are those of :func:`ndcg_score`.
+    Parameters are those of :func:`ndcg_at_k`.
     """
     return _single(y_true, y_score, f"precision@{_check_k(k)}", per_query)
 
 
-def mrr_score(y_true: Any, y_score: Any, k: int | None = None, *, per_query: bool = False) -> Any:
+def mrr_at_k(y_true: Any, y_score: Any, k: int | None = None, *, per_query: bool = False) -> Any:
     """Mean reciprocal rank of the first relevant item (0 if it is below rank k).
 
-    Parameters are those of :func:`ndcg_score`; ``k=None`` (default) looks
+    Parameters are those of :func:`ndcg_at_k`; ``k=None`` (default) looks
     at the whole ranking.
     """
     metric = "mrr" if k is None else f"mrr@{_check_k(k)}"
     return _single(y_true, y_score, metric, per_query)
 
 
-def map_score(y_true: Any, y_score: Any, k: int | None = None, *, per_query: bool = False) -> Any:
+def map_at_k(y_true: Any, y_score: Any, k: int | None = None, *, per_query: bool = False) -> Any:
     """Mean average precision (trec_eval ``map``; ``map_cut.k`` with ``k``).
 
-    Parameters are those of :func:`ndcg_score`; ``k=None`` (default) looks
+    Parameters are those of :func:`ndcg_at_k`; ``k=None`` (default) looks
     at the whole ranking.
     """
     metric = "map" if k is None else f"map@{_check_k(k)}"

@@ -41,7 +41,8 @@ class RankingScorer:
     Parameters
     ----------
     metric : str, default="ndcg@10"
-        A metric name accepted by :func:`skfusion.metrics.parse_metric`.
+        A metric name as :func:`skfusion.metrics.ranking_metrics` takes them
+        (``"ndcg@10"``, ``"recall@100"``, ``"mrr"``, ...).
 
     Examples
     --------
@@ -61,7 +62,19 @@ class RankingScorer:
         """The metric for each query of X (an array of shape (n_queries,))."""
         final, Xt = _final_step(estimator, X)
         depth = metric_depth([self.metric])
-        if depth is not None and hasattr(final, "kneighbors"):
+        # Fusion estimators may score from cached similarity blocks (a weight search
+        # scores every candidate on the same queries); None: not applicable.
+        tuned = getattr(final, "_tuning_rank", None)
+        fast = tuned(Xt, depth) if tuned is not None else None
+        if fast is not None:
+            if depth is None:
+                result = ranking_metrics(y, fast, metrics=[self.metric], per_query=True)
+            else:
+                n_items = getattr(final, "n_items_", None)
+                result = ranking_metrics(
+                    y, ranking=fast, metrics=[self.metric], n_items=n_items, per_query=True
+                )
+        elif depth is not None and hasattr(final, "kneighbors"):
             ranking = final.kneighbors(Xt, n_neighbors=depth, return_distance=False)
             n_items = getattr(final, "n_items_", None)
             result = ranking_metrics(
