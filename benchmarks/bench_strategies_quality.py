@@ -16,12 +16,18 @@ Scenarios (``--scenarios``, default all but ``large``):
 - ``missing``: 30% of the items have no image;
 - ``missing-text``: half of the items have no description (as real catalogs
   lack text fields);
+- ``cranfield-bundle``: the bundled MiniLM embeddings of Cranfield, empty
+  fields masked (``load_cranfield_minilm``; no model needed);
+- ``cranfield-no-abstract`` / ``cranfield-no-title``: the bundle with that
+  field masked for a random half of the documents (``--seed``), real text with
+  missing fields;
 - ``large``: 1,000,000 items with the default components (coarser grid).
 
 Usage::
 
     python benchmarks/bench_strategies_quality.py --cache /tmp/cranfield.npz
     python benchmarks/bench_strategies_quality.py --scenarios gap missing --items 2000
+    python benchmarks/bench_strategies_quality.py --scenarios cranfield-no-abstract --seed 0
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from skfusion import (
     ScoreFusion,
     WeightedFusion,
 )
-from skfusion.datasets import make_catalog
+from skfusion.datasets import load_cranfield_minilm, make_catalog
 from skfusion.evaluation import Tuned, benchmark_strategies, permutation_test
 from skfusion.fusion import simplex_grid
 from skfusion.fusion.calibrated import _CalibratedFusion
@@ -88,6 +94,14 @@ def cranfield(cache: str | None) -> tuple[Catalog, np.ndarray, np.ndarray, np.nd
         if cache:
             np.savez(cache, queries=queries, **catalog.components)
     return catalog, np.asarray(queries), data.relevance.toarray(), np.asarray(data.query_ids)
+
+
+def cranfield_bundle(field: str | None, seed: int) -> tuple[Any, ...]:
+    from bench_label_free import cranfield_without
+
+    catalog, queries, relevance = cranfield_without(field, seed)
+    data = load_cranfield_minilm()
+    return catalog, queries, relevance.toarray(), np.asarray(data.query_ids)
 
 
 def synthetic(name: str, n_items: int, n_queries: int, seed: int) -> tuple[Any, ...]:
@@ -151,6 +165,10 @@ def main() -> None:
         t0 = time.perf_counter()
         if name == "cranfield":
             catalog, X, y, qids = cranfield(args.cache)
+        elif name == "cranfield-bundle":
+            catalog, X, y, qids = cranfield_bundle(None, args.seed)
+        elif name.startswith("cranfield-no-"):
+            catalog, X, y, qids = cranfield_bundle(name.removeprefix("cranfield-no-"), args.seed)
         else:
             catalog, X, y, qids = synthetic(name, args.items, args.queries, args.seed)
         step = 0.25 if name == "large" else args.grid_step

@@ -16,7 +16,8 @@ from sklearn.preprocessing import Normalizer
 from skfusion import AgreementFusion, AgreementFusionCV, Catalog, WeightedFusion
 from skfusion.datasets import make_catalog
 from skfusion.evaluation import Tuned, benchmark_strategies, cross_val_ranking
-from skfusion.fusion import agreement_cv
+from skfusion.fusion import agreement_cv, simplex_grid
+from skfusion.fusion.agreement_cv import guarded_choice
 from skfusion.metrics import ranking_metrics
 
 
@@ -55,6 +56,25 @@ def test_ties_go_to_the_first_candidate() -> None:
     np.testing.assert_allclose(est.cv_results_["mean_test_score"], [1 / 3, 1.0, 1.0])
     assert est.best_index_ == 1
     np.testing.assert_array_equal(est.cv_results_["rank_test_score"], [3, 1, 1])
+
+
+def test_guarded_choice_hand_computed() -> None:
+    # Rows: candidates; columns: queries. Row 0 is the only fixed weighting.
+    fixed = np.array([0])
+    # Gain of row 1 over row 0: [0.1, 0.4] → mean 0.25, sd 0.2121, se 0.15;
+    # 0.25 > 2 × 0.15 is false: the fixed weighting is kept.
+    noisy = np.array([[0.5, 0.5], [0.6, 0.9]])
+    assert guarded_choice(noisy, fixed) == 0
+    # Gain [0.2, 0.3, 0.25]: mean 0.25, sd 0.05, se 0.0289; 0.25 > 0.0577: kept.
+    clear = np.array([[0.5, 0.5, 0.5], [0.7, 0.8, 0.75]])
+    assert guarded_choice(clear, fixed) == 1
+    # The same gain on every query (se 0) is clear evidence.
+    assert guarded_choice(np.array([[0.5, 0.2], [0.6, 0.3]]), fixed) == 1
+    # One query is no evidence; the best fixed weighting wins ties by position.
+    assert guarded_choice(np.array([[0.5], [0.9], [0.5]]), np.array([0, 2])) == 0
+    # A fixed weighting that is best, or no fixed weighting at all: the best mean.
+    assert guarded_choice(np.array([[0.2, 0.2], [0.9, 0.1], [0.6, 0.6]]), np.array([2])) == 2
+    assert guarded_choice(noisy, np.array([], dtype=int)) == 1
 
 
 def test_without_judgments_it_is_the_label_free_default() -> None:
@@ -118,16 +138,46 @@ def test_small_passes_and_blocks_give_the_same_choice(judged, monkeypatch) -> No
     )
 
 
-def test_equals_grid_search_with_leave_one_out(judged) -> None:
+@pytest.mark.parametrize(
+    ("priors", "grid", "guarded"),
+    [
+        ([0.25, 0.75, 1.0], GRID[:3], False),  # the best candidate clearly wins
+        ([0.25, 1.0], simplex_grid(3, 0.5).tolist(), True),  # the guard keeps fixed weights
+    ],
+)
+def test_equals_grid_search_with_leave_one_out(judged, priors, grid, guarded: bool) -> None:
     # No candidate learns from the judgments, so the mean over queries is the
-    # leave-one-out score of GridSearchCV over the same grid (same order).
+    # leave-one-out score of GridSearchCV over the same grid (same order), and
+    # the choice is GridSearchCV's with the same rule as a callable refit.
     cat, X, y = judged
-    priors, grid = [0.25, 0.75, 1.0], GRID[:3]
     est = AgreementFusionCV(cat, priors=priors, prior_weights_grid=grid).fit(X, y)
+    assert (est.cv_results_["rank_test_score"][est.best_index_] > 1) == guarded
+    def guarded_refit(results: dict[str, Any]) -> int:
+        # The estimator's choice, written from GridSearchCV's per-split (= per-query)
+        # scores: the best mean unless it beats the best fixed weighting (prior 1,
+        # masked catalog) by no more than two standard errors of the paired gain.
+        n = sum(key.startswith("split") and key.endswith("_test_score") for key in results)
+        scores = np.array([results[f"split{i}_test_score"] for i in range(n)]).T
+        mean = scores.mean(axis=1)
+        best = int(np.argmax(mean))
+        fixed = [
+            i
+            for i, (p, imp) in enumerate(
+                zip(results["param_prior"], results["param_impute"], strict=True)
+            )
+            if p == 1.0 and imp is None
+        ]
+        base = max(fixed, key=lambda i: (mean[i], -i))
+        if best in fixed:
+            return best
+        gain = scores[best] - scores[base]
+        return best if gain.mean() > 2 * gain.std(ddof=1) / np.sqrt(n) else base
+
     search = GridSearchCV(
         AgreementFusion(cat),
         {"impute": ["regression", None], "prior": priors, "prior_weights": grid},
         cv=LeaveOneOut(),
+        refit=guarded_refit,
     ).fit(X, y)
     np.testing.assert_allclose(
         est.cv_results_["mean_test_score"], search.cv_results_["mean_test_score"], atol=1e-12
@@ -145,8 +195,11 @@ def test_default_grid_is_the_simplex_times_four_priors(judged) -> None:
     assert len(res["mean_test_score"]) == 2 * 4 * 66  # imputed and masked
     np.testing.assert_array_equal(np.unique(res["param_prior"]), [0.25, 0.5, 0.75, 1.0])
     np.testing.assert_allclose(res["param_prior_weights"].sum(axis=1), 1.0)
-    # Prior 1 is fixed weights: the best fixed weighting is among the candidates.
-    assert est.best_score_ >= res["mean_test_score"][res["param_prior"] == 1.0].max()
+    # Prior 1 on the masked catalog is fixed weights: the best fixed weighting is
+    # among the candidates, and the choice scores at least as well.
+    fixed = (res["param_prior"] == 1.0) & np.array([i is None for i in res["param_impute"]])
+    assert fixed.sum() == 66
+    assert est.best_score_ >= res["mean_test_score"][fixed].max()
 
 
 def test_prior_one_masked_candidates_are_weighted_fusion_on_the_masked_catalog(judged) -> None:
