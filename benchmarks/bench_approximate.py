@@ -1,7 +1,7 @@
 """Calibrated approximate search against exact search, on catalogs of different structure.
 
 For each generator — ``make_catalog`` (CLIP-calibrated), isotropic noise,
-clustered items, a heavy modality gap, and the issue's correlated components
+clustered items, a heavy modality gap, and the testers' correlated components
 (a shared low-rank signal plus noise) — it builds a float16 catalog of N
 items × 3 components × 512 dimensions, builds its ANN index with
 ``build_index(target_recall=0.99)`` (calibrated on 256 more of the
@@ -129,7 +129,7 @@ def gen_modality_gap(n: int, n_queries: int, rng: np.random.Generator) -> tuple[
 
 
 def gen_low_rank(n: int, n_queries: int, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
-    """The issue's catalog: correlated components, a shared rank-32 signal plus noise.
+    """The testers' catalog: correlated components, a shared rank-32 signal plus noise.
 
     An item has a latent ``z ~ N(0, I_32 / 32)``; component ``c`` is
     ``unit(A_c z + 0.8 u)`` with ``A_c`` a random (512 × 32) map,

@@ -3,7 +3,7 @@
 For a catalog of N items × 3 components × 512 dimensions and 16 queries, it
 times top-10 retrieval (``kneighbors``) of each strategy and the three bare
 matrix products ``Q @ E_c.T`` on the same arrays (the floor: every exact
-strategy must compute them), and prints the ratio. The issue's target is
+strategy must compute them), and prints the ratio. The project's target is
 ≤ 3× for every new strategy at N = 1,000,000.
 
 Usage::

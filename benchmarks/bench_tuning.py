@@ -1,6 +1,6 @@
-"""GridSearchCV over fixed weights versus AgreementFusionCV over the same grid (issue 17 §0).
+"""GridSearchCV over fixed weights versus AgreementFusionCV over the same grid.
 
-A synthetic collection shaped like the issue's: 3,204 items, 4 text fields of
+A synthetic collection shaped like one outside testers timed: 3,204 items, 4 text fields of
 384 dimensions, about half the items missing one field, 52 queries with graded
 judgments. Times, in one run (so the ratios share the machine's load):
 
