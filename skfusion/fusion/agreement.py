@@ -29,6 +29,13 @@ from .weighted import check_weights
 #: would give a component zero noise and infinite weight).
 _H_MIN, _H_MAX = 1e-3, 0.995
 _FACTOR_ITERATIONS = 1000
+#: Relative size below which a gap between the two leading eigenvalues, or the
+#: sum of the loadings, counts as zero. The similarity covariances come from
+#: float32 embeddings (relative rounding about 1e-7 per product, more after
+#: the subtraction of the means), so an exactly degenerate catalog — a tie, or
+#: loadings that cancel — computes to a few 1e-7 either side of zero; the
+#: decision must not depend on that rounding (the order of the items, the CPU).
+_DEGENERATE = 1e-5
 _BLOCK = 1 << 16
 
 #: Similarity covariances and imputed copies per catalog, shared by clones
@@ -199,8 +206,8 @@ def _factor_shares(M: np.ndarray) -> np.ndarray:
     # A tied leading eigenvalue (no common factor, e.g. uncorrelated profiles)
     # leaves the loadings undetermined: fall back to the target.
     # So does a factor whose loadings cancel (Σλ = 0: its sign is undetermined).
-    tied = vals[:, -1] - vals[:, -2] <= 1e-9 * np.maximum(np.abs(vals[:, -1]), 1e-12)
-    unsigned = np.abs(lam.sum(axis=1)) <= 1e-9 * np.abs(lam).sum(axis=1)
+    tied = vals[:, -1] - vals[:, -2] <= _DEGENERATE * np.maximum(np.abs(vals[:, -1]), 1e-12)
+    unsigned = np.abs(lam.sum(axis=1)) <= _DEGENERATE * np.abs(lam).sum(axis=1)
     u[tied | unsigned] = 0.0
     total = u.sum(axis=1, keepdims=True)
     return np.divide(u, total, out=np.full_like(u, np.nan), where=total > 0)
