@@ -152,6 +152,7 @@ def test_equals_grid_search_with_leave_one_out(judged, priors, grid, guarded: bo
     cat, X, y = judged
     est = AgreementFusionCV(cat, priors=priors, prior_weights_grid=grid).fit(X, y)
     assert (est.cv_results_["rank_test_score"][est.best_index_] > 1) == guarded
+
     def guarded_refit(results: dict[str, Any]) -> int:
         # The estimator's choice, written from GridSearchCV's per-split (= per-query)
         # scores: the best mean unless it beats the best fixed weighting (prior 1,

@@ -444,8 +444,10 @@ def test_masks_score_fusion_matches_reference(name: str, problem: Problem) -> No
     got = _scores(_fit(name, problem.catalog(), problem.weights), problem.queries)
     tol = 2e-5 * (1 + np.abs(expected))
     if params.get("normalization") in ("zscore", "dbsf"):
-        # σ² = qᵀ M q − μ² from float32-accumulated moments loses ~eps32 (μ² + σ²) / σ²
-        # relative precision (see test_zscore_precision_loss_for_a_narrow_component).
+        # μ = q·m with the mean m accumulated from float32 block products (relative error
+        # ~eps32) shifts a z-score by ~eps32 |μ| / σ; bounded here by eps32 (μ² + σ²) / σ²,
+        # which is ≥ that (σ itself comes from float64-centred covariances; see
+        # test_zscores_of_a_narrow_component_keep_their_spread).
         tol = tol + 2e-7 * _moment_condition(problem)[:, None] * (1 + np.abs(expected))
     assert (np.abs(got - expected) <= tol).all(), (got, expected)
 
