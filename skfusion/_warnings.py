@@ -16,8 +16,9 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from importlib import import_module
 from typing import Any
 
 __all__ = [
@@ -177,3 +178,32 @@ class WarnOnceMixin:
     def _warning_owner(self) -> str:
         """How the estimator is named in its warnings."""
         return type(self).__name__
+
+
+def deprecated_attributes(
+    package: str, table: Mapping[str, tuple[str, ...]]
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that serves the deprecated public names of ``package``.
+
+    ``table`` maps each name to ``(module, replacement)`` — the object of the
+    same name in ``module`` (relative to ``package``) — or to ``(module,
+    attribute, replacement)``. Each access warns with a :class:`FutureWarning`
+    naming the replacement, at the caller's line; other names raise the usual
+    :class:`AttributeError`.
+    """
+
+    def __getattr__(name: str) -> Any:
+        entry = table.get(name)
+        if entry is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, *rest = entry
+        attribute, replacement = (name, rest[0]) if len(rest) == 1 else rest
+        warnings.warn(
+            f"{package}.{name} is deprecated and will be removed from the public API in the "
+            f"next release; use {replacement}.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return getattr(import_module(module, package), attribute)
+
+    return __getattr__

@@ -6,10 +6,7 @@ returns its result; the ``skfusion demo`` command writes it as a report
 folder.
 """
 
-import warnings
-from importlib import import_module
-from typing import Any
-
+from .._warnings import deprecated_attributes
 from ._cranfield import run_demo
 
 __all__ = ["run_demo"]
@@ -26,14 +23,4 @@ _DEPRECATED: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        module, replacement = _DEPRECATED[name]
-        warnings.warn(
-            f"skfusion.demo.{name} is deprecated and will be removed from the public API "
-            f"in the next release; use {replacement}.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return getattr(import_module(module, __name__), name)
-    raise AttributeError(f"module 'skfusion.demo' has no attribute {name!r}")
+__getattr__ = deprecated_attributes(__name__, _DEPRECATED)

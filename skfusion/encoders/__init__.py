@@ -15,10 +15,7 @@ Loaded models live in a process-wide cache (``ClipEncoder.clear_cache()``
 empties it).
 """
 
-import warnings
-from importlib import import_module
-from typing import Any
-
+from .._warnings import deprecated_attributes
 from ._image_io import ImageLoadError
 from .clip import ClipEncoder
 from .lexical import BM25Encoder
@@ -40,14 +37,4 @@ _DEPRECATED: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        module, replacement = _DEPRECATED[name]
-        warnings.warn(
-            f"skfusion.encoders.{name} is deprecated and will be removed from the public API "
-            f"in the next release; use {replacement}.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return getattr(import_module(module, __name__), name)
-    raise AttributeError(f"module 'skfusion.encoders' has no attribute {name!r}")
+__getattr__ = deprecated_attributes(__name__, _DEPRECATED)

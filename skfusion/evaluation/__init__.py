@@ -10,10 +10,7 @@ of any fitted ranker, a ``Pipeline`` (encoder + fusion) included. See ``docs/eva
 ``docs/significance.md``.
 """
 
-import warnings
-from importlib import import_module
-from typing import Any
-
+from .._warnings import deprecated_attributes
 from ._benchmark import Tuned, benchmark_strategies
 from ._compare import compare_strategies
 from ._protocol import cross_val_ranking, top_k_ids
@@ -42,14 +39,4 @@ _DEPRECATED: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        module, replacement = _DEPRECATED[name]
-        warnings.warn(
-            f"skfusion.evaluation.{name} is deprecated and will be removed from the public "
-            f"API in the next release; use {replacement}.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return getattr(import_module(module, __name__), name)
-    raise AttributeError(f"module 'skfusion.evaluation' has no attribute {name!r}")
+__getattr__ = deprecated_attributes(__name__, _DEPRECATED)

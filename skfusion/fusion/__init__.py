@@ -16,10 +16,7 @@ module used to export are deprecated (a ``FutureWarning`` names each one's
 replacement); they live on in private modules.
 """
 
-import warnings
-from importlib import import_module
-from typing import Any
-
+from .._warnings import deprecated_attributes
 from ._engine import UndefinedScoreWarning
 from ._grid import simplex_grid
 from .agreement import AgreementFusion
@@ -77,14 +74,4 @@ _DEPRECATED: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        module, replacement = _DEPRECATED[name]
-        warnings.warn(
-            f"skfusion.fusion.{name} is deprecated and will be removed from the public API "
-            f"in the next release; use {replacement}.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return getattr(import_module(module, __name__), name)
-    raise AttributeError(f"module 'skfusion.fusion' has no attribute {name!r}")
+__getattr__ = deprecated_attributes(__name__, _DEPRECATED)

@@ -5,10 +5,7 @@ Runs and judgments in memory are plain nested dictionaries, as with
 item id → integer grade.
 """
 
-import warnings
-from importlib import import_module
-from typing import Any
-
+from .._warnings import deprecated_attributes
 from ._beir import load_beir, save_beir
 from ._trec import (
     matrix_to_qrels,
@@ -41,14 +38,4 @@ _DEPRECATED: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        module, replacement = _DEPRECATED[name]
-        warnings.warn(
-            f"skfusion.io.{name} is deprecated and will be removed from the public API in "
-            f"the next release; use {replacement}.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return getattr(import_module(module, __name__), name)
-    raise AttributeError(f"module 'skfusion.io' has no attribute {name!r}")
+__getattr__ = deprecated_attributes(__name__, _DEPRECATED)

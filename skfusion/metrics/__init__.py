@@ -8,10 +8,7 @@ and ``precision_score``, which take other arguments);
 :func:`make_ranking_scorer` gives the scorer for ``GridSearchCV``.
 """
 
-import warnings
-from importlib import import_module
-from typing import Any
-
+from .._warnings import deprecated_attributes
 from ._ranking import ranking_metrics
 from ._scorer import make_ranking_scorer
 
@@ -48,14 +45,4 @@ _DEPRECATED: dict[str, tuple[str, str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        module, attr, replacement = _DEPRECATED[name]
-        warnings.warn(
-            f"skfusion.metrics.{name} is deprecated and will be removed from the public API "
-            f"in the next release; use {replacement}.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return getattr(import_module(module, __name__), attr)
-    raise AttributeError(f"module 'skfusion.metrics' has no attribute {name!r}")
+__getattr__ = deprecated_attributes(__name__, _DEPRECATED)
