@@ -33,31 +33,15 @@ import time
 from typing import Any
 
 import numpy as np
+from bench_strategies_quality import SYNTHETIC as SCENARIOS
 
 from skfusion import AgreementFusion, Catalog, HybridFusion
 from skfusion.datasets import load_cranfield_minilm, make_catalog
 from skfusion.evaluation import permutation_test
 from skfusion.metrics import ranking_metrics
 
-SYNTHETIC: dict[str, dict[str, Any]] = {
-    "equal": {
-        "components": {
-            "title": {"modality": "text", "noise": 1.2},
-            "description": {"modality": "text", "noise": 1.2},
-            "image": {"modality": "image", "noise": 1.2},
-        }
-    },
-    "noisy": {
-        "components": {
-            "title": {"modality": "text", "noise": 1.0},
-            "description": {"modality": "text", "noise": 3.0},
-            "image": {"modality": "image", "noise": 1.0},
-        }
-    },
-    "gap": {"modality_gap": 1.2},
-    "missing": {"missing_rate": {"image": 0.3}},
-    "missing-text": {"missing_rate": {"description": 0.5}},
-}
+#: The synthetic scenarios of bench_strategies_quality.py (all but the million-item one).
+SYNTHETIC: dict[str, dict[str, Any]] = {k: v for k, v in SCENARIOS.items() if k != "large"}
 PRIORS = (0.25, 0.5, 0.75, 1.0)
 IMPUTE: tuple[str | None, ...] = ("regression", None)
 
