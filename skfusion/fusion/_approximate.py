@@ -31,6 +31,8 @@ queries' candidates overlap, the union of a batch's candidates is re-scored
 in one pass (one matrix product per component), each query keeping only its
 own candidates; otherwise each query's candidates are re-scored on their
 own. Either way the result is that of searching the queries one by one.
+The candidates are scored by the scan engine over the row subset
+(:func:`~._engine.scan` with ``rows=``), like exact search over all rows.
 With ``approximate="auto"`` a batch is searched exactly when a cost model
 (:func:`prefer_exact`) says exact search is cheaper, or when the catalog
 has no index.
@@ -44,7 +46,7 @@ import numpy as np
 
 from ..catalog import Catalog
 from ..catalog._index import DEFAULT_N_CANDIDATES
-from ._engine import _block_topk, _for_batch, _nan_to_floor, _warn_undefined, topk_scores
+from ._engine import Blocks, TopK, _for_batch, _warn_undefined, replay, scan, topk_scores
 from ._stats import ComponentScan, NormalizedScorer
 
 
@@ -158,12 +160,15 @@ def candidate_pools(
 def candidate_similarities(
     matrices: list[np.ndarray], query: np.ndarray, pool: np.ndarray
 ) -> np.ndarray:
-    """Exact ``s_ic`` of one query against the candidates, shape (C, 1, m), float32."""
+    """Exact ``s_ic`` of one query against the candidates, shape (C, 1, m), float32.
+
+    Read-only: the one block of a scan of the rows ``pool``.
+    """
+    if pool.size == 0:
+        return np.empty((len(matrices), 1, 0), dtype=np.float32)
     q = np.ascontiguousarray(query[None, :], dtype=np.float32)
-    S = np.empty((len(matrices), 1, pool.size), dtype=np.float32)
-    for c, E in enumerate(matrices):
-        # float16 rows are widened first: a mixed-dtype product would not run in BLAS.
-        np.matmul(q, np.asarray(E[pool], dtype=np.float32).T, out=S[c])
+    blocks = scan(q, matrices, Blocks(), rows=pool, block_size=pool.size, query_batch=None)
+    S: np.ndarray = blocks[0][3]
     return S
 
 
@@ -234,7 +239,7 @@ def approximate_kneighbors(
     out_s = np.empty((Qn, k), dtype=np.float32)
     out_i = np.empty((Qn, k), dtype=np.int64)
     short = [q for q, pool in enumerate(pools) if pool.size < k]
-    undefined = 0
+    counts: list[int] = []  # undefined scores, reported once
     if minmax:
         sims = [candidate_similarities(mats, queries[q], pool) for q, pool in enumerate(pools)]
         offset, scale, clip = estimator._coefficients(queries, _extremes(sims, pools, mask))
@@ -248,9 +253,13 @@ def approximate_kneighbors(
         for q, (S, pool) in enumerate(zip(sims, pools, strict=True)):
             if pool.size < k:
                 continue
-            scores = scorer_for_query(scorer, q)(S, gram[:, :, pool])
-            undefined += _nan_to_floor(scores)
-            s, i = _block_topk(scores, k)
+            s, i = replay(
+                [(slice(0, 1), 0, pool.size, S)],
+                TopK(1, k),
+                gram=gram[:, :, pool],
+                scorer=scorer_for_query(scorer, q),
+                on_undefined=counts.append,
+            )
             out_s[q], out_i[q] = s[0], pool[i[0]]
     else:
         scorer = estimator._scorer_for(queries)
@@ -258,20 +267,29 @@ def approximate_kneighbors(
             group = pools[start:stop]
             union = np.unique(np.concatenate(group)) if len(group) > 1 else group[0]
             if (stop - start) * union.size <= _UNION_OVERLAP * sum(p.size for p in group):
-                undefined += _rescore_group(
-                    scorer, queries, mats, gram, pools, union, start, stop, k, out_s, out_i
+                counts.append(
+                    _rescore_group(
+                        scorer, queries, mats, gram, pools, union, start, stop, k, out_s, out_i
+                    )
                 )
                 continue
             for q in range(start, stop):  # little overlap: each query on its own candidates
                 pool = pools[q]
                 if pool.size < k:
                     continue
-                S = candidate_similarities(mats, queries[q], pool)
-                scores = scorer_for_query(scorer, q)(S, gram[:, :, pool])
-                undefined += _nan_to_floor(scores)
-                s, i = _block_topk(scores, k)
+                s, i = scan(
+                    queries[q : q + 1],
+                    mats,
+                    TopK(1, k),
+                    gram=gram,
+                    scorer=scorer_for_query(scorer, q),
+                    rows=pool,
+                    block_size=pool.size,
+                    query_batch=None,
+                    on_undefined=counts.append,
+                )
                 out_s[q], out_i[q] = s[0], pool[i[0]]
-    _warn_undefined(undefined)
+    _warn_undefined(sum(counts))
     if short:
         rows = np.asarray(short)
         sub = queries[rows]
@@ -316,21 +334,26 @@ def _rescore_group(
     """
     group = pools[start:stop]
     Qg = stop - start
-    Xq = np.ascontiguousarray(queries[start:stop], dtype=np.float32)
-    S = np.empty((len(mats), Qg, union.size), dtype=np.float32)
-    for c, E in enumerate(mats):
-        np.matmul(Xq, np.asarray(E[union], dtype=np.float32).T, out=S[c])
-    scores = _for_batch(scorer, slice(start, stop))(S, gram[:, :, union])
     own = np.zeros((Qg, union.size), dtype=bool)
     for j, pool in enumerate(group):
         own[j, np.searchsorted(union, pool)] = True
-    undefined = int(np.count_nonzero(np.isnan(scores) & own))
-    scores[np.isnan(scores) | ~own] = -np.inf
-    s, i = _block_topk(scores, min(k, union.size))
+    counts: list[int] = []
+    s, i = scan(
+        np.ascontiguousarray(queries[start:stop], dtype=np.float32),
+        mats,
+        TopK(Qg, min(k, union.size)),
+        gram=gram,
+        scorer=_for_batch(scorer, slice(start, stop)),
+        rows=union,
+        keep=own,  # each query scores only its own candidates
+        block_size=union.size,
+        query_batch=None,
+        on_undefined=counts.append,
+    )
     for j, pool in enumerate(group):
         if pool.size >= k:
             out_s[start + j], out_i[start + j] = s[j, :k], union[i[j, :k]]
-    return undefined
+    return counts[0]
 
 
 def scorer_for_query(scorer: Any, q: int) -> Any:

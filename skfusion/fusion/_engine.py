@@ -1,11 +1,19 @@
-"""Blocked exact scoring: C similarity blocks in, fused cosines or a running top-k out.
+"""The scan engine: one pass over the catalog's blocks of items, with pluggable reducers.
 
-The catalog is visited in blocks of items. For each block the engine computes
-the C similarity blocks ``S[c] = Q @ E_c[block].T`` (the only work that
-touches the embeddings), hands them with the block's Gram entries to a
-strategy's block scorer, and either writes the scores into a dense result or
-merges them into a running top-k. Memory therefore stays bounded by the block
-size whatever the catalog size, and fused vectors are never built.
+:func:`scan` is the only loop over the catalog's item blocks. For each block
+it computes the C similarity blocks ``S[c] = Q @ E_c[block].T`` (the only
+work that touches the embeddings), optionally hands them with the block's
+Gram entries to a strategy's block scorer, and passes the result to a
+reducer (:class:`Reducer`): a running top-k (:class:`TopK`), a dense score
+matrix (:class:`Dense`), kept blocks (:class:`Blocks`, scored later by
+:func:`replay`), or a caller's own (the per-component statistics of score
+fusion, the many-candidate top lists of ``AgreementFusionCV``). An optional
+row subset scans only some items (the candidates of approximate search).
+Memory stays bounded by the block size whatever the catalog size, and fused
+vectors are never built. The model is scikit-learn's ``kneighbors``, which
+hands a small ``reduce_func`` to the shared chunker
+``pairwise_distances_chunked``. :func:`scan_items` is the same walk over the
+embeddings alone (no queries), for catalog statistics.
 
 Where the products and scorers run is a backend (:mod:`._backends`): NumPy
 on the CPU, item ranges split over worker threads, or torch on a CPU, CUDA
@@ -29,17 +37,29 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ._backends import Backend, NumpyBackend, TorchBackend
 
-#: A block scorer maps similarities (C, Q, B) and Gram entries (C, C, B) to
-#: scores (Q, B). NaN marks an item whose fused vector is zero (undefined cosine).
-#: A scorer whose coefficients depend on the queries instead exposes
-#: ``for_queries(qs: slice) -> BlockScorer`` for each batch ``queries[qs]``.
-BlockScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+class BlockScorer(Protocol):
+    """Maps similarities S (C, Q, B) and Gram entries K (C, C, B) to scores (Q, B).
+
+    NaN marks an item whose fused vector is zero (undefined cosine). The
+    NumPy kernel; :class:`DualScorer` pairs it with a torch one.
+    """
+
+    def __call__(self, S: np.ndarray, K: np.ndarray, /) -> np.ndarray: ...
+
+
+class QueryAwareScorer(Protocol):
+    """A scorer whose coefficients depend on the queries: one block scorer per batch."""
+
+    def for_queries(self, qs: slice, /) -> BlockScorer:
+        """The block scorer of the batch ``queries[qs]``."""
+
 
 #: Target number of (query, item) pairs per block: small enough for the C
 #: similarity blocks and the temporaries to stay in cache, large enough for
@@ -159,7 +179,7 @@ def fused_cosine(S: np.ndarray, K: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 class DualScorer:
-    """A block scorer with an optional torch counterpart.
+    """A block scorer with its NumPy and (optionally) torch kernels side by side.
 
     Parameters
     ----------
@@ -196,20 +216,23 @@ def lexical_batch(lexical: LexicalPairs | None, qs: slice) -> LexicalPairs | Non
     return [(Ql[qs], Dl) for Ql, Dl in lexical]
 
 
-def lexical_similarities(lexical: LexicalPairs, start: int, stop: int, out: np.ndarray) -> None:
+def lexical_similarities(
+    lexical: LexicalPairs,
+    start: int,
+    stop: int,
+    out: np.ndarray,
+    rows: np.ndarray | None = None,
+) -> None:
     """``out[l] = Q_l @ D_l[start:stop].T`` (float32, dense) for each lexical pair.
 
-    The sparse product touches only the block's stored weights; an item
-    without a shared term scores exactly 0.
+    With ``rows``, the items ``rows[start:stop]``. The sparse product
+    touches only the block's stored weights; an item without a shared term
+    scores exactly 0.
     """
+    sel = slice(start, stop) if rows is None else rows[start:stop]
     for idx, (Ql, Dl) in enumerate(lexical):
-        prod = Ql @ Dl[start:stop].T
+        prod = Ql @ Dl[sel].T
         out[idx] = prod.toarray() if hasattr(prod, "toarray") else prod
-
-
-def _query_batches(n_queries: int) -> Iterator[slice]:
-    for start in range(0, n_queries, _MAX_QUERY_BATCH):
-        yield slice(start, min(start + _MAX_QUERY_BATCH, n_queries))
 
 
 def _page_releaser(E: np.ndarray) -> Callable[[int, int], None] | None:
@@ -289,13 +312,16 @@ def _numpy_blocks(
     stop: int,
     size: int,
     lexical: LexicalPairs | None = None,
+    rows: np.ndarray | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """``(s, e, S)`` for item blocks of ``[start, stop)``; ``S`` is a reused buffer.
 
     float16 matrices are upcast block by block into a reused float32 buffer,
     so products accumulate in float32 and float32 matrices take the same
     path as before (no copy). Lexical pairs (for these queries) add one
-    sparse similarity block each after the C dense ones.
+    sparse similarity block each after the C dense ones. With ``rows`` the
+    positions index ``rows``: each block's rows are gathered (a copy, widened
+    to float32 on the way) and multiplied in one product.
     """
     C = len(matrices)
     L = len(lexical) if lexical else 0
@@ -305,6 +331,14 @@ def _numpy_blocks(
     for s in range(start, stop, size):
         e = min(s + size, stop)
         S = buf[:, :, : e - s]
+        if rows is not None:
+            sel = rows[s:e]
+            for c, E in enumerate(matrices):
+                np.matmul(queries, np.asarray(E[sel], dtype=np.float32).T, out=S[c])
+            if lexical:
+                lexical_similarities(lexical, s, e, S[C:], rows)
+            yield s, e, S
+            continue
         for c, E in enumerate(matrices):
             block = E[s:e]
             if block.dtype == np.float32:
@@ -319,33 +353,6 @@ def _numpy_blocks(
         if lexical:
             lexical_similarities(lexical, s, e, S[C:])
         yield s, e, S
-
-
-def iter_similarity_blocks(
-    queries: np.ndarray,
-    matrices: Sequence[np.ndarray],
-    *,
-    block_size: int | None = None,
-    backend: Backend | None = None,
-    lexical: LexicalPairs | None = None,
-) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield ``(start, stop, S)`` with ``S[c] = queries @ E_c[start:stop].T``, (C, Q, B).
-
-    ``S`` is float32 and may be a reused buffer: consume it before asking for
-    the next block. With a torch backend the products run on its device and
-    ``S`` is brought back to the host. With ``lexical`` pairs ``(Q_l, D_l)``
-    (:data:`LexicalPairs`, for these queries) ``S`` is (C + L, Q, B), the
-    sparse products ``Q_l @ D_l[start:stop].T`` following the dense ones.
-    """
-    n_items = matrices[0].shape[0]
-    size = block_size or block_size_for(queries.shape[0], backend)
-    if isinstance(backend, TorchBackend):
-        for s, e, S, _K in _torch_blocks(
-            queries, matrices, None, backend, 0, n_items, size, lexical
-        ):
-            yield s, e, S.cpu().numpy()
-        return
-    yield from _numpy_blocks(queries, matrices, 0, n_items, size, lexical)
 
 
 def _for_batch(scorer: Any, qs: slice) -> BlockScorer:
@@ -387,14 +394,14 @@ def undefined_message(n_undefined: int) -> str:
     )
 
 
-def _warn_undefined(n_undefined: int) -> None:
+def _warn_undefined(n_undefined: int, stacklevel: int = 3) -> None:
     if not n_undefined:
         return
     sink = _UNDEFINED_SINK.get()
     if sink is not None:
         sink(n_undefined)
         return
-    warnings.warn(undefined_message(n_undefined), UndefinedScoreWarning, stacklevel=3)
+    warnings.warn(undefined_message(n_undefined), UndefinedScoreWarning, stacklevel=stacklevel)
 
 
 def _block_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -473,97 +480,6 @@ def _merge_topk(
     return np.take_along_axis(cat_s, order, axis=1), np.take_along_axis(cat_i, order, axis=1)
 
 
-def _numpy_dense(
-    queries: np.ndarray,
-    matrices: Sequence[np.ndarray],
-    gram: np.ndarray,
-    scorer: Any,
-    size: int | None,
-    backend: NumpyBackend,
-    lexical: LexicalPairs | None = None,
-) -> np.ndarray:
-    n_items = matrices[0].shape[0]
-    out = np.empty((queries.shape[0], n_items), dtype=np.float32)
-    undefined = 0
-    for qs in _query_batches(queries.shape[0]):
-        q = queries[qs]
-        n_mat = len(matrices) + (len(lexical) if lexical else 0)
-        bsize = size or block_size_for(q.shape[0], n_matrices=n_mat)
-        batch = _for_batch(scorer, qs)
-        lex = lexical_batch(lexical, qs)
-
-        def work(
-            a: int,
-            b: int,
-            q: np.ndarray = q,
-            batch: Any = batch,
-            bsize: int = bsize,
-            qs: slice = qs,
-            lex: LexicalPairs | None = lex,
-        ) -> int:
-            n_bad = 0
-            for s, e, S in _numpy_blocks(q, matrices, a, b, bsize, lex):
-                scores = batch(S, gram[:, :, s:e])
-                n_bad += _nan_to_floor(scores)
-                out[qs, s:e] = scores
-            return n_bad
-
-        undefined += sum(_run_ranges(_item_ranges(n_items, backend.threads(), bsize), work))
-    _warn_undefined(undefined)
-    return out
-
-
-def _numpy_topk(
-    queries: np.ndarray,
-    matrices: Sequence[np.ndarray],
-    gram: np.ndarray,
-    scorer: Any,
-    k: int,
-    size: int | None,
-    backend: NumpyBackend,
-    lexical: LexicalPairs | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    n_items = matrices[0].shape[0]
-    Qn = queries.shape[0]
-    out_s = np.empty((Qn, k), dtype=np.float32)
-    out_i = np.empty((Qn, k), dtype=np.int64)
-    undefined = 0
-    for qs in _query_batches(Qn):
-        q = queries[qs]
-        n_mat = len(matrices) + (len(lexical) if lexical else 0)
-        bsize = size or block_size_for(q.shape[0], n_matrices=n_mat)
-        batch = _for_batch(scorer, qs)
-        lex = lexical_batch(lexical, qs)
-
-        def work(
-            a: int,
-            b: int,
-            q: np.ndarray = q,
-            batch: Any = batch,
-            bsize: int = bsize,
-            lex: LexicalPairs | None = lex,
-        ) -> tuple[tuple[np.ndarray, np.ndarray] | None, int]:
-            best: tuple[np.ndarray, np.ndarray] | None = None
-            n_bad = 0
-            for s, e, S in _numpy_blocks(q, matrices, a, b, bsize, lex):
-                scores = batch(S, gram[:, :, s:e])
-                n_bad += _nan_to_floor(scores)
-                top, idx = _block_topk(scores, k)
-                best = _merge_topk(best, (top, idx + s), k)
-            return best, n_bad
-
-        best: tuple[np.ndarray, np.ndarray] | None = None
-        # Ranges come back in item order, so earlier (lower) positions win ties.
-        for part, n_bad in _run_ranges(_item_ranges(n_items, backend.threads(), bsize), work):
-            undefined += n_bad
-            if part is not None:
-                best = _merge_topk(best, part, k)
-        assert best is not None
-        out_s[qs], out_i[qs] = best
-    _warn_undefined(undefined)
-    return out_s, out_i
-
-
 # -- torch backend ------------------------------------------------------------------------
 
 
@@ -601,30 +517,40 @@ def _torch_blocks(
     stop: int,
     size: int,
     lexical: LexicalPairs | None = None,
+    rows: np.ndarray | None = None,
 ) -> Iterator[tuple[int, int, Any, Any]]:
     """``(s, e, S, K)`` tensors on the backend's device for item blocks of ``[start, stop)``.
 
     Lexical similarity blocks are computed on the host (SciPy) and appended.
+    With ``rows`` the positions index ``rows``, gathered on the host block by block.
     """
     from ._backends import _torch, torch_matmul_f32
 
     torch = _torch()
     device = backend.device
     q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32)).to(device)
-    mats, K, resident = _device_matrices(matrices, gram, backend)
-    releasers = [_page_releaser(E) for E in matrices] if device == "cpu" else [None] * len(mats)
+    if rows is None:
+        mats, K, resident = _device_matrices(matrices, gram, backend)
+    else:  # a row subset is gathered on the host, block by block
+        mats, K, resident = list(matrices), gram, False
+    releasers = (
+        [_page_releaser(E) for E in matrices]
+        if device == "cpu" and rows is None
+        else [None] * len(mats)
+    )
     for s in range(start, stop, size):
         e = min(s + size, stop)
+        sel = slice(s, e) if rows is None else rows[s:e]
         parts = []
         for c, E in enumerate(mats):
-            block = E[s:e] if resident else torch.from_numpy(np.array(E[s:e])).to(device)
+            block = E[s:e] if resident else torch.from_numpy(np.array(E[sel])).to(device)
             parts.append(torch_matmul_f32(q, block))
             release = releasers[c]
             if release is not None:
                 release(s, e)
         if lexical:
             lex = np.empty((len(lexical), q.shape[0], e - s), dtype=np.float32)
-            lexical_similarities(lexical, s, e, lex)
+            lexical_similarities(lexical, s, e, lex, rows)
             parts.extend(torch.from_numpy(lex).to(device).unbind(0))
         S = torch.stack(parts)
         if gram is None:
@@ -632,7 +558,7 @@ def _torch_blocks(
         elif resident:
             Kb = K[:, :, s:e]
         else:
-            Kb = torch.from_numpy(np.array(gram[:, :, s:e])).to(device)
+            Kb = torch.from_numpy(np.array(gram[:, :, sel])).to(device)
         yield s, e, S, Kb
 
 
@@ -661,64 +587,407 @@ def _torch_nan_to_floor(scores: Any) -> tuple[Any, Any]:
     return scores.masked_fill(bad, float("-inf")), bad.sum()
 
 
-def _torch_dense(
-    queries: np.ndarray,
-    matrices: Sequence[np.ndarray],
-    gram: np.ndarray,
-    scorer: Any,
-    size: int | None,
-    backend: TorchBackend,
-    lexical: LexicalPairs | None = None,
-) -> np.ndarray:
-    n_items = matrices[0].shape[0]
-    out = np.empty((queries.shape[0], n_items), dtype=np.float32)
-    undefined: Any = 0
-    for qs in _query_batches(queries.shape[0]):
-        q = queries[qs]
-        bsize = size or block_size_for(q.shape[0], backend)
-        fn = _torch_block_scorer(_for_batch(scorer, qs))
-        lex = lexical_batch(lexical, qs)
-        for s, e, S, K in _torch_blocks(q, matrices, gram, backend, 0, n_items, bsize, lex):
-            scores, n_bad = _torch_nan_to_floor(fn(S, K))
-            undefined = undefined + n_bad
-            out[qs, s:e] = scores.cpu().numpy()
-    _warn_undefined(int(undefined))
-    return out
+# -- the scan: one pass over catalog blocks, reduced by a pluggable reducer ---------------
 
 
-def _torch_topk(
-    queries: np.ndarray,
-    matrices: Sequence[np.ndarray],
-    gram: np.ndarray,
-    scorer: Any,
-    k: int,
-    size: int | None,
-    backend: TorchBackend,
-    lexical: LexicalPairs | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    from ._backends import torch_block_topk, torch_merge_topk
+class Partial(Protocol):
+    """What a reducer keeps for one query batch over one contiguous range of scan positions."""
 
-    n_items = matrices[0].shape[0]
-    Qn = queries.shape[0]
-    out_s = np.empty((Qn, k), dtype=np.float32)
-    out_i = np.empty((Qn, k), dtype=np.int64)
-    undefined: Any = 0
-    for qs in _query_batches(Qn):
-        q = queries[qs]
-        bsize = size or block_size_for(q.shape[0], backend)
-        fn = _torch_block_scorer(_for_batch(scorer, qs))
-        lex = lexical_batch(lexical, qs)
+    def update(self, start: int, stop: int, block: Any) -> None:
+        """Consume the block of scan positions ``[start, stop)``, in increasing order."""
+
+
+class Reducer(Protocol):
+    """Turns the blocks of a :func:`scan` into its result: a top-k, dense scores, statistics…
+
+    For each query batch ``qs`` the scan asks :meth:`partial` for one
+    :class:`Partial` per range of scan positions it visits (one range, or
+    one per worker thread when :attr:`parallel`), feeds each the blocks of
+    its range in increasing order, then hands the batch's partials, in
+    position order, to :meth:`join`. :meth:`result` is what the scan returns.
+
+    A block is, for a scan with a scorer, the scores (Q, B) with undefined
+    ones already -inf; without one, the similarity blocks ``S`` (C + L, Q, B).
+    Either may be a reused buffer, valid only during ``update``. Like the
+    ``reduce_func`` that scikit-learn's ``kneighbors`` hands to
+    ``pairwise_distances_chunked``, a reducer never sees the catalog itself.
+    """
+
+    #: Whether the position ranges of a query batch may be reduced on worker threads
+    #: (NumPy backend); otherwise a batch is scanned in one range, in position order.
+    parallel: bool
+    #: Whether :meth:`partial` takes ``tensors=True``: its blocks then stay torch tensors on
+    #: the backend's device. Otherwise a torch scan brings each block to the host.
+    tensors: bool
+
+    def partial(self, qs: slice, tensors: bool) -> Partial:
+        """A fresh partial for queries ``qs`` over one range of positions."""
+
+    def join(self, qs: slice, parts: list[Any]) -> None:
+        """The partials of batch ``qs`` (from :meth:`partial`), in position order."""
+
+    def result(self) -> Any:
+        """The reduction of the whole scan."""
+
+
+class _TopKPart:
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.best: tuple[Any, Any] | None = None
+
+    def update(self, start: int, stop: int, block: np.ndarray) -> None:
+        top, idx = _block_topk(block, self.k)
+        self.best = _merge_topk(self.best, (top, idx + start), self.k)
+
+
+class _TorchTopKPart(_TopKPart):
+    def update(self, start: int, stop: int, block: Any) -> None:
+        from ._backends import torch_block_topk, torch_merge_topk
+
+        top, idx = torch_block_topk(block, min(self.k, stop - start))
+        self.best = torch_merge_topk(self.best, (top, idx + start), self.k)
+
+
+class TopK:
+    """Reducer: the ``k`` best scan positions per query, descending, ties to the lower one.
+
+    Position ranges are joined in position order, so a tie goes to the lower
+    position whatever the block size, the threads or the backend (NumPy and
+    torch kernels side by side: :func:`_block_topk`, ``torch_block_topk``).
+
+    Parameters
+    ----------
+    n_queries : int
+    k : int
+        At most the number of scanned positions.
+    """
+
+    parallel = True
+    tensors = True
+
+    def __init__(self, n_queries: int, k: int) -> None:
+        self.k = int(k)
+        self.scores = np.empty((n_queries, self.k), dtype=np.float32)
+        self.index = np.empty((n_queries, self.k), dtype=np.int64)
+
+    def partial(self, qs: slice, tensors: bool) -> _TopKPart:
+        return _TorchTopKPart(self.k) if tensors else _TopKPart(self.k)
+
+    def join(self, qs: slice, parts: list[Any]) -> None:
         best: tuple[Any, Any] | None = None
-        for s, e, S, K in _torch_blocks(q, matrices, gram, backend, 0, n_items, bsize, lex):
-            scores, n_bad = _torch_nan_to_floor(fn(S, K))
-            undefined = undefined + n_bad
-            top, idx = torch_block_topk(scores, min(k, e - s))
-            best = torch_merge_topk(best, (top, idx + s), k)
+        for part in parts:  # position order: the earlier (lower) positions win ties
+            if part.best is None:
+                continue
+            if isinstance(part, _TorchTopKPart):
+                from ._backends import torch_merge_topk
+
+                best = torch_merge_topk(best, part.best, self.k)
+            else:
+                best = _merge_topk(best, part.best, self.k)
         assert best is not None
-        out_s[qs] = best[0].cpu().numpy()
-        out_i[qs] = best[1].cpu().numpy()
-    _warn_undefined(int(undefined))
-    return out_s, out_i
+        if isinstance(best[0], np.ndarray):
+            self.scores[qs], self.index[qs] = best
+        else:
+            self.scores[qs] = best[0].cpu().numpy()
+            self.index[qs] = best[1].cpu().numpy()
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, positions)``, each (n_queries, k)."""
+        return self.scores, self.index
+
+
+class _DensePart:
+    def __init__(self, out: np.ndarray, qs: slice) -> None:
+        self.out, self.qs = out, qs
+
+    def update(self, start: int, stop: int, block: np.ndarray) -> None:
+        self.out[self.qs, start:stop] = block
+
+
+class Dense:
+    """Reducer: every score, (n_queries, n_positions) float32 (ranges write disjoint columns)."""
+
+    parallel = True
+    tensors = False
+
+    def __init__(self, n_queries: int, n_positions: int) -> None:
+        self.out = np.empty((n_queries, n_positions), dtype=np.float32)
+
+    def partial(self, qs: slice, tensors: bool) -> _DensePart:
+        return _DensePart(self.out, qs)
+
+    def join(self, qs: slice, parts: list[Any]) -> None:
+        pass  # the partials wrote their columns
+
+    def result(self) -> np.ndarray:
+        return self.out
+
+
+#: A stored block of a scan: ``(qs, start, stop, S)`` (see :class:`Blocks`).
+StoredBlock = tuple[slice, int, int, np.ndarray]
+
+
+class _BlocksPart:
+    def __init__(self, blocks: list[StoredBlock], qs: slice) -> None:
+        self.blocks, self.qs = blocks, qs
+
+    def update(self, start: int, stop: int, block: np.ndarray) -> None:
+        kept = block.copy()  # the scan's block is a reused buffer
+        kept.flags.writeable = False  # may be shared by threads: a scorer may not write it
+        self.blocks.append((self.qs, start, stop, kept))
+
+
+class Blocks:
+    """Reducer: a read-only copy of every block, ``(qs, start, stop, S)`` in scan order.
+
+    Kept blocks are scored later by :func:`replay` (the tuning cache, the
+    candidates of approximate search), exactly as the scan would score them.
+    """
+
+    parallel = False
+    tensors = False
+
+    def __init__(self) -> None:
+        self.blocks: list[StoredBlock] = []
+
+    def partial(self, qs: slice, tensors: bool) -> _BlocksPart:
+        return _BlocksPart(self.blocks, qs)
+
+    def join(self, qs: slice, parts: list[Any]) -> None:
+        pass
+
+    def result(self) -> list[StoredBlock]:
+        return self.blocks
+
+
+def _batches(n_queries: int, query_batch: int | None) -> list[slice]:
+    if query_batch is None:
+        return [slice(0, n_queries)]
+    return [
+        slice(start, min(start + query_batch, n_queries))
+        for start in range(0, n_queries, query_batch)
+    ]
+
+
+def _report(undefined: Any, on_undefined: Callable[[int], None] | None) -> None:
+    n_undefined = int(undefined)
+    if on_undefined is not None:
+        on_undefined(n_undefined)
+    else:
+        _warn_undefined(n_undefined, stacklevel=4)
+
+
+def scan(
+    queries: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    reducer: Reducer,
+    *,
+    gram: np.ndarray | None = None,
+    scorer: Any = None,
+    rows: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
+    block_size: int | None = None,
+    backend: Backend | None = None,
+    lexical: LexicalPairs | None = None,
+    query_batch: int | None = _MAX_QUERY_BATCH,
+    on_undefined: Callable[[int], None] | None = None,
+) -> Any:
+    """One pass over the catalog's blocks of items, reduced by ``reducer``.
+
+    The one place where the catalog is walked in blocks: exact, approximate
+    (``rows``), tuning-cache and cross-validation scoring and the per-query
+    statistics of score fusion all run here, with a reducer saying what to
+    keep (:class:`TopK`, :class:`Dense`, :class:`Blocks`, or one of a
+    caller's, e.g. ``_stats.ComponentStats``). For each batch of queries and
+    each block of positions ``[s, e)`` the scan computes the similarity
+    blocks ``S[c] = Q @ E_c[block].T`` (float16 upcast, float32
+    accumulation; pages of memory-mapped matrices released), appends the
+    lexical ones, and hands the reducer either ``S`` or, with a ``scorer``,
+    the scores ``scorer(S, gram[:, :, block])`` with NaN (undefined) as -inf.
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_queries, d), float32
+    matrices : sequence of C ndarrays of shape (n_items, d)
+        float32 or float16.
+    reducer : Reducer
+    gram : ndarray of shape (C, C, n_items), optional
+        Per-item Gram entries, needed with ``scorer``.
+    scorer : block scorer, optional
+        :class:`BlockScorer`, :class:`QueryAwareScorer` or :class:`DualScorer`.
+    rows : ndarray of int, optional
+        Scan only these item positions (ANN candidates), gathered block by
+        block; the reducer's positions then index ``rows``.
+    keep : ndarray of bool, shape (n_queries, len(rows) or n_items), optional
+        Which positions each query scores (its own candidates): the others
+        score -inf and do not count as undefined. Only with ``scorer``.
+    block_size : int, optional
+        Positions per block; :func:`block_size_for` the query batch when omitted.
+    backend : NumpyBackend or TorchBackend, optional
+        NumPy on all available cores when omitted.
+    lexical : sequence of (Q_l, D_l) CSR pairs, optional
+        :data:`LexicalPairs`; their blocks follow the C dense ones in ``S``.
+    query_batch : int or None, default=256
+        Queries scanned together (None: all of them at once).
+    on_undefined : callable, optional
+        Given the count of undefined scores instead of an
+        :class:`UndefinedScoreWarning` (with ``scorer`` only).
+
+    Returns
+    -------
+    ``reducer.result()``
+    """
+    n = matrices[0].shape[0] if rows is None else len(rows)
+    n_mat = len(matrices) + (len(lexical) if lexical else 0)
+    torch_backend = isinstance(backend, TorchBackend)
+    numpy_backend = backend if isinstance(backend, NumpyBackend) else NumpyBackend()
+    undefined: Any = 0
+    for qs in _batches(queries.shape[0], query_batch):
+        q = queries[qs]
+        size = block_size or block_size_for(q.shape[0], backend, n_matrices=n_mat)
+        batch = None if scorer is None else _for_batch(scorer, qs)
+        args = (reducer, qs, q, matrices, gram, batch, rows, None if keep is None else keep[qs])
+        lex = lexical_batch(lexical, qs)
+        if torch_backend:
+            assert isinstance(backend, TorchBackend)
+            undefined = undefined + _torch_scan(*args, n, size, backend, lex)
+        else:
+            ranges = _item_ranges(n, numpy_backend.threads(), size) if reducer.parallel else []
+            undefined += _numpy_scan(*args, ranges or [(0, n)], size, lex)
+    if scorer is not None:
+        _report(undefined, on_undefined)
+    return reducer.result()
+
+
+def _numpy_scan(
+    reducer: Reducer,
+    qs: slice,
+    q: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    gram: np.ndarray | None,
+    batch: Any,
+    rows: np.ndarray | None,
+    keep: np.ndarray | None,
+    ranges: list[tuple[int, int]],
+    size: int,
+    lexical: LexicalPairs | None,
+) -> int:
+    """One query batch on the NumPy backend: each range on its own worker thread."""
+
+    def work(a: int, b: int) -> tuple[Partial, int]:
+        part = reducer.partial(qs, False)
+        n_bad = 0
+        for s, e, S in _numpy_blocks(q, matrices, a, b, size, lexical, rows):
+            if batch is None:
+                part.update(s, e, S)
+                continue
+            assert gram is not None
+            scores = batch(S, gram[:, :, s:e] if rows is None else gram[:, :, rows[s:e]])
+            if keep is not None:
+                scores[~keep[:, s:e]] = -np.inf
+            n_bad += _nan_to_floor(scores)
+            part.update(s, e, scores)
+        return part, n_bad
+
+    done = _run_ranges(ranges, work)
+    reducer.join(qs, [part for part, _ in done])
+    return sum(n_bad for _, n_bad in done)
+
+
+def _torch_scan(
+    reducer: Reducer,
+    qs: slice,
+    q: np.ndarray,
+    matrices: Sequence[np.ndarray],
+    gram: np.ndarray | None,
+    batch: Any,
+    rows: np.ndarray | None,
+    keep: np.ndarray | None,
+    n: int,
+    size: int,
+    backend: TorchBackend,
+    lexical: LexicalPairs | None,
+) -> Any:
+    """One query batch on a torch device; returns the count of undefined scores (a tensor)."""
+    fn = None if batch is None else _torch_block_scorer(batch)
+    tensors = bool(reducer.tensors)
+    part = reducer.partial(qs, tensors)
+    undefined: Any = 0
+    blocks = _torch_blocks(
+        q, matrices, None if fn is None else gram, backend, 0, n, size, lexical, rows
+    )
+    for s, e, S, K in blocks:
+        block = S
+        if fn is not None:
+            scores = fn(S, K)
+            if keep is not None:
+                from ._backends import _torch
+
+                own = _torch().from_numpy(np.ascontiguousarray(keep[:, s:e])).to(scores.device)
+                scores = scores.masked_fill(~own, float("-inf"))
+            block, n_bad = _torch_nan_to_floor(scores)
+            undefined = undefined + n_bad
+        part.update(s, e, block if tensors else block.cpu().numpy())
+    reducer.join(qs, [part])
+    return undefined
+
+
+def replay(
+    blocks: Sequence[StoredBlock],
+    reducer: Reducer,
+    *,
+    gram: np.ndarray,
+    scorer: Any,
+    on_undefined: Callable[[int], None] | None = None,
+) -> Any:
+    """Score stored similarity blocks (from :class:`Blocks`) into ``reducer``, as :func:`scan`.
+
+    ``gram`` is indexed by the blocks' positions. Each block's scores are
+    exactly those the scan would hand the reducer (undefined ones -inf).
+    """
+    undefined = 0
+    current: slice | None = None
+    part: Any = None
+    batch: Any = None
+    for qs, s, e, S in blocks:
+        if part is None or qs != current:
+            if part is not None:
+                reducer.join(current, [part])  # type: ignore[arg-type]
+            current, part, batch = qs, reducer.partial(qs, False), _for_batch(scorer, qs)
+        scores = batch(S, gram[:, :, s:e])
+        undefined += _nan_to_floor(scores)
+        part.update(s, e, scores)
+    if part is not None:
+        assert current is not None
+        reducer.join(current, [part])
+    _report(undefined, on_undefined)
+    return reducer.result()
+
+
+class ItemPartial(Protocol):
+    """Consumes the embedding blocks of :func:`scan_items`."""
+
+    def update(self, start: int, stop: int, blocks: list[np.ndarray]) -> None:
+        """Rows ``[start, stop)`` of each matrix, float32, in increasing order."""
+
+
+#: Items per block of :func:`scan_items`.
+_ITEM_BLOCK = 1 << 16
+
+
+def scan_items(
+    matrices: Sequence[np.ndarray], reducer: ItemPartial, *, block_size: int = _ITEM_BLOCK
+) -> None:
+    """One pass over the catalog's embeddings alone (no queries), in blocks of items.
+
+    For catalog statistics (e.g. the cross-covariances of agreement fusion):
+    ``reducer.update(start, stop, blocks)`` receives each matrix's rows
+    ``[start, stop)`` as float32 (float16 upcast), blocks in item order.
+    """
+    n_items = matrices[0].shape[0]
+    for start in range(0, n_items, block_size):
+        stop = min(start + block_size, n_items)
+        reducer.update(start, stop, [np.asarray(E[start:stop], dtype=np.float32) for E in matrices])
 
 
 # -- fused matrices of static strategies ---------------------------------------------------
@@ -830,11 +1099,17 @@ def dense_scores(
     ndarray of shape (n_queries, n_items), float32
         Undefined cosines are -inf (with an :class:`UndefinedScoreWarning`).
     """
-    if isinstance(backend, TorchBackend):
-        return _torch_dense(queries, matrices, gram, scorer, block_size, backend, lexical)
-    return _numpy_dense(
-        queries, matrices, gram, scorer, block_size, backend or NumpyBackend(), lexical
+    result: np.ndarray = scan(
+        queries,
+        matrices,
+        Dense(queries.shape[0], matrices[0].shape[0]),
+        gram=gram,
+        scorer=scorer,
+        block_size=block_size,
+        backend=backend,
+        lexical=lexical,
     )
+    return result
 
 
 def topk_scores(
@@ -868,8 +1143,14 @@ def topk_scores(
         the block size, the number of threads or the backend.
     """
     k = min(int(k), matrices[0].shape[0])
-    if isinstance(backend, TorchBackend):
-        return _torch_topk(queries, matrices, gram, scorer, k, block_size, backend, lexical)
-    return _numpy_topk(
-        queries, matrices, gram, scorer, k, block_size, backend or NumpyBackend(), lexical
+    result: tuple[np.ndarray, np.ndarray] = scan(
+        queries,
+        matrices,
+        TopK(queries.shape[0], k),
+        gram=gram,
+        scorer=scorer,
+        block_size=block_size,
+        backend=backend,
+        lexical=lexical,
     )
+    return result

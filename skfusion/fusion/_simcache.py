@@ -27,10 +27,11 @@ per catalog and per query array:
   ``GridSearchCV(n_jobs=2)`` computes each query array's blocks once. Worker
   processes have their own copy.
 
-The blocks are the scan engine's own (``_engine._numpy_blocks``, with the
-engine's block sizes), and candidates are scored by the strategy's Gram-form
-block scorer, so the scores are bit-identical to scoring the same estimator
-with ``precompute=False``.
+The blocks are the scan engine's own (:func:`~._engine.scan` with the
+:class:`~._engine.Blocks` reducer, the engine's block sizes), and candidates
+are scored by the strategy's Gram-form block scorer through
+:func:`~._engine.replay`, so the scores are bit-identical to scoring the same
+estimator with ``precompute=False``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import Catalog
-from ._engine import _MAX_QUERY_BATCH, _numpy_blocks, block_size_for
+from ._engine import Blocks, Dense, StoredBlock, replay, scan
 
 #: Bytes of similarity blocks kept per catalog (least recently used evicted).
 SIMILARITY_CACHE_BYTES = 1 << 30
@@ -117,18 +118,10 @@ class SimilarityBlocks:
     def __init__(
         self, queries: np.ndarray, matrices: list[np.ndarray], block_size: int | None
     ) -> None:
-        n_items, C = matrices[0].shape[0], len(matrices)
         self.n_queries = int(queries.shape[0])
-        self.n_items = int(n_items)
-        self.blocks: list[tuple[slice, int, int, np.ndarray]] = []
-        for start in range(0, self.n_queries, _MAX_QUERY_BATCH):
-            qs = slice(start, min(start + _MAX_QUERY_BATCH, self.n_queries))
-            q = queries[qs]
-            size = block_size or block_size_for(q.shape[0], n_matrices=C)
-            for s, e, S in _numpy_blocks(q, matrices, 0, n_items, size):
-                block = S.copy()  # S is the engine's reused buffer
-                block.flags.writeable = False  # shared by threads: a scorer may not write it
-                self.blocks.append((qs, s, e, block))
+        self.n_items = int(matrices[0].shape[0])
+        # Read-only copies (shared by threads: a scorer may not write them).
+        self.blocks: list[StoredBlock] = scan(queries, matrices, Blocks(), block_size=block_size)
         self.nbytes = sum(b.nbytes for *_, b in self.blocks)
 
     def scores(
@@ -143,14 +136,15 @@ class SimilarityBlocks:
         n_undefined : int
             How many there were.
         """
-        out = np.empty((self.n_queries, self.n_items), dtype=np.float32)
-        for qs, s, e, S in self.blocks:
-            out[qs, s:e] = scorer(S, gram[:, :, s:e])
-        bad = np.isnan(out)
-        n_bad = int(np.count_nonzero(bad))
-        if n_bad:
-            out[bad] = -np.inf
-        return out, n_bad
+        counts: list[int] = []
+        out: np.ndarray = replay(
+            self.blocks,
+            Dense(self.n_queries, self.n_items),
+            gram=gram,
+            scorer=scorer,
+            on_undefined=counts.append,
+        )
+        return out, counts[0]
 
 
 class TuningCache:

@@ -13,7 +13,8 @@ over the catalog before combining them. Two kinds of statistics serve it:
 
 Lexical components (sparse BM25 weights, :attr:`Catalog.lexical`) are C + l
 in every array here: their similarities ``Q_l @ D_l[block].T`` come from the
-same scan (:func:`~._engine.iter_similarity_blocks` with ``lexical=``), and
+same scan (:func:`~._engine.scan` with ``lexical=``, reduced by
+:class:`ComponentStats`), and
 since no closed form of their spread over the catalog is kept, the scan also
 sums ``s`` and ``s²`` over the items having them (exact mean and variance,
 float64). An item "has" a lexical component when its row is not empty; its
@@ -30,15 +31,7 @@ import numpy as np
 
 from ..catalog import Catalog
 from ._backends import Backend, torch_normalized_scorer
-from ._engine import (
-    _MAX_QUERY_BATCH,
-    DualScorer,
-    LexicalPairs,
-    _block_topk,
-    _merge_topk,
-    iter_similarity_blocks,
-    lexical_batch,
-)
+from ._engine import DualScorer, LexicalPairs, _block_topk, _merge_topk, scan
 
 #: Normalisations of a component's similarities over the catalog.
 NORMALIZATIONS = ("zscore", "minmax", "dbsf", "none")
@@ -195,65 +188,107 @@ def scan_components(
     -------
     ComponentScan
     """
-    mats = catalog.matrices()
-    n_dense = catalog.n_components
     pairs = lexical_pairs(catalog, lexical_queries, queries.shape[0])
     mask = presence_of(catalog)[:, 0, :] > 0.5
-    C, n_items = mask.shape
-    Qn = queries.shape[0]
-    k = min(int(depth), n_items)
-    lo = np.empty((C, Qn), dtype=np.float32)
-    hi = np.empty((C, Qn), dtype=np.float32)
-    top_s = np.full((C, Qn, k), -np.inf, dtype=np.float32)
-    top_i = np.full((C, Qn, k), -1, dtype=np.int64)
-    L = C - n_dense
-    total = np.zeros((L, Qn), dtype=np.float64) if L else None
-    total_sq = np.zeros((L, Qn), dtype=np.float64) if L else None
-    for qstart in range(0, Qn, _MAX_QUERY_BATCH):
-        qs = slice(qstart, min(qstart + _MAX_QUERY_BATCH, Qn))
-        run_lo = np.full((C, qs.stop - qs.start), np.inf, dtype=np.float32)
-        run_hi = np.full((C, qs.stop - qs.start), -np.inf, dtype=np.float32)
-        best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * C
-        for start, stop, S in iter_similarity_blocks(
-            queries[qs],
-            mats,
-            block_size=block_size,
-            backend=backend,
-            lexical=lexical_batch(pairs, qs),
-        ):
-            present = mask[:, start:stop]
-            for c in range(C):
-                full = bool(present[c].all())
-                Sc = S[c] if full else np.where(present[c], S[c], np.float32(-np.inf))
-                run_hi[c] = np.maximum(run_hi[c], Sc.max(axis=1))
-                low = Sc if full else np.where(present[c], S[c], np.float32(np.inf))
-                run_lo[c] = np.minimum(run_lo[c], low.min(axis=1))
-                if c >= n_dense:
-                    assert total is not None
-                    assert total_sq is not None
-                    S64 = np.where(present[c], S[c], 0.0).astype(np.float64)
-                    total[c - n_dense, qs] += S64.sum(axis=1)
-                    total_sq[c - n_dense, qs] += (S64 * S64).sum(axis=1)
-                    Sc = np.where(Sc > 0, Sc, np.float32(-np.inf))  # no shared term, no rank
-                if k:
-                    s, i = _block_topk(Sc, min(k, stop - start))
-                    best[c] = _merge_topk(best[c], (s, i + start), k)
-        lo[:, qs], hi[:, qs] = run_lo, run_hi
-        for c in range(C):
-            entry = best[c]
+    stats = ComponentStats(mask, catalog.n_components, queries.shape[0], depth)
+    result: ComponentScan = scan(
+        queries,
+        catalog.matrices(),
+        stats,
+        block_size=block_size,
+        backend=backend,
+        lexical=pairs,
+    )
+    return result
+
+
+class _StatsPart:
+    """The running extremes and top lists of one query batch (one range: the whole catalog)."""
+
+    def __init__(self, stats: ComponentStats, qs: slice) -> None:
+        C, n = stats.mask.shape[0], qs.stop - qs.start
+        self.stats, self.qs = stats, qs
+        self.lo = np.full((C, n), np.inf, dtype=np.float32)
+        self.hi = np.full((C, n), -np.inf, dtype=np.float32)
+        self.best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * C
+
+    def update(self, start: int, stop: int, S: np.ndarray) -> None:
+        st, qs, k = self.stats, self.qs, self.stats.k
+        present = st.mask[:, start:stop]
+        for c in range(st.mask.shape[0]):
+            full = bool(present[c].all())
+            Sc = S[c] if full else np.where(present[c], S[c], np.float32(-np.inf))
+            self.hi[c] = np.maximum(self.hi[c], Sc.max(axis=1))
+            low = Sc if full else np.where(present[c], S[c], np.float32(np.inf))
+            self.lo[c] = np.minimum(self.lo[c], low.min(axis=1))
+            if c >= st.n_dense:
+                assert st.total is not None
+                assert st.total_sq is not None
+                S64 = np.where(present[c], S[c], 0.0).astype(np.float64)
+                st.total[c - st.n_dense, qs] += S64.sum(axis=1)
+                st.total_sq[c - st.n_dense, qs] += (S64 * S64).sum(axis=1)
+                Sc = np.where(Sc > 0, Sc, np.float32(-np.inf))  # no shared term, no rank
+            if k:
+                s, i = _block_topk(Sc, min(k, stop - start))
+                self.best[c] = _merge_topk(self.best[c], (s, i + start), k)
+
+
+class ComponentStats:
+    """Scan reducer of :func:`scan_components`: per component, extremes and top lists.
+
+    Takes the raw similarity blocks (C + L, Q, B) of a scan in item order
+    (not split over threads: the lexical sums are float64 running sums) and
+    keeps, over the items having each component, the minimum, maximum and
+    top-``depth`` items per query, plus the sums of lexical similarities.
+
+    Parameters
+    ----------
+    mask : ndarray of shape (C + L, n_items), bool
+        Which items have each dense, then lexical, component.
+    n_dense : int
+        C.
+    n_queries : int
+    depth : int
+    """
+
+    parallel = False
+    tensors = False
+
+    def __init__(self, mask: np.ndarray, n_dense: int, n_queries: int, depth: int) -> None:
+        C, n_items = mask.shape
+        self.mask, self.n_dense = mask, n_dense
+        self.k = k = min(int(depth), n_items)
+        self.lo = np.empty((C, n_queries), dtype=np.float32)
+        self.hi = np.empty((C, n_queries), dtype=np.float32)
+        self.top_s = np.full((C, n_queries, k), -np.inf, dtype=np.float32)
+        self.top_i = np.full((C, n_queries, k), -1, dtype=np.int64)
+        L = C - n_dense
+        self.total = np.zeros((L, n_queries), dtype=np.float64) if L else None
+        self.total_sq = np.zeros((L, n_queries), dtype=np.float64) if L else None
+
+    def partial(self, qs: slice, tensors: bool) -> _StatsPart:
+        return _StatsPart(self, qs)
+
+    def join(self, qs: slice, parts: list[Any]) -> None:
+        (part,) = parts
+        self.lo[:, qs], self.hi[:, qs] = part.lo, part.hi
+        for c, entry in enumerate(part.best):
             if entry is not None:
                 s, i = entry
                 i = np.where(np.isfinite(s), i, -1)
-                top_s[c, qs, : s.shape[1]], top_i[c, qs, : s.shape[1]] = s, i
-    return ComponentScan(
-        minimum=lo,
-        maximum=hi,
-        top_scores=top_s,
-        top_index=top_i,
-        total=total,
-        total_sq=total_sq,
-        count=mask[n_dense:].sum(axis=1) if L else None,
-    )
+                self.top_s[c, qs, : s.shape[1]], self.top_i[c, qs, : s.shape[1]] = s, i
+
+    def result(self) -> ComponentScan:
+        n_dense = self.n_dense
+        return ComponentScan(
+            minimum=self.lo,
+            maximum=self.hi,
+            top_scores=self.top_s,
+            top_index=self.top_i,
+            total=self.total,
+            total_sq=self.total_sq,
+            count=self.mask[n_dense:].sum(axis=1) if self.total is not None else None,
+        )
 
 
 def normalization_coefficients(

@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..catalog import Catalog
 from ._base import BaseFusion
+from ._engine import scan_items
 from .weighted import check_weights
 
 #: Communalities are kept inside [_H_MIN, _H_MAX] (a Heywood case, h ≥ 1,
@@ -36,7 +37,6 @@ _FACTOR_ITERATIONS = 1000
 #: loadings that cancel — computes to a few 1e-7 either side of zero; the
 #: decision must not depend on that rounding (the order of the items, the CPU).
 _DEGENERATE = 1e-5
-_BLOCK = 1 << 16
 
 #: Similarity covariances and imputed copies per catalog, shared by clones
 #: (GridSearchCV refits): a catalog's arrays are read-only, so neither goes stale.
@@ -80,23 +80,35 @@ def similarity_covariances(catalog: Catalog) -> np.ndarray:
             if n == 0:
                 out[a, b] = out[b, a] = 0.0
                 continue
-            sums = [np.zeros(d), np.zeros(d)]
-            cross = np.zeros((d, d))
-            for start in range(0, catalog.n_items, _BLOCK):
-                A = np.asarray(mats[a][start : start + _BLOCK], dtype=np.float32)
-                B = np.asarray(mats[b][start : start + _BLOCK], dtype=np.float32)
-                rows = both[start : start + _BLOCK]
-                if not rows.all():
-                    A, B = A[rows], B[rows]
-                sums[0] += A.sum(axis=0, dtype=np.float64)
-                sums[1] += B.sum(axis=0, dtype=np.float64)
-                cross += A.T @ B
-            ma, mb = sums[0] / n, sums[1] / n
-            out[a, b] = cross / n - np.outer(ma, mb)
+            moments = _CrossMoments(both, d)
+            scan_items([mats[a], mats[b]], moments)
+            ma, mb = moments.sums[0] / n, moments.sums[1] / n
+            out[a, b] = moments.cross / n - np.outer(ma, mb)
             out[b, a] = out[a, b].T
     out.flags.writeable = False
     _COVARIANCE_CACHE[catalog] = out
     return out
+
+
+class _CrossMoments:
+    """Sums of two components' embeddings and of their cross products over the items in ``both``.
+
+    A reducer of :func:`~._engine.scan_items` (float64 sums of float32 blocks).
+    """
+
+    def __init__(self, both: np.ndarray, d: int) -> None:
+        self.both = both
+        self.sums = [np.zeros(d), np.zeros(d)]
+        self.cross = np.zeros((d, d))
+
+    def update(self, start: int, stop: int, blocks: list[np.ndarray]) -> None:
+        A, B = blocks
+        rows = self.both[start:stop]
+        if not rows.all():
+            A, B = A[rows], B[rows]
+        self.sums[0] += A.sum(axis=0, dtype=np.float64)
+        self.sums[1] += B.sum(axis=0, dtype=np.float64)
+        self.cross += A.T @ B
 
 
 def centroid_basis(catalog: Catalog) -> np.ndarray:

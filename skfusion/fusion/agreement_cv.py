@@ -14,7 +14,7 @@ from ..catalog import Catalog
 from ..metrics._ranking import parse_metric, ranking_metrics
 from ..metrics._relevance import as_relevance, check_judged
 from ._base import BaseFusion, _check_n_neighbors
-from ._engine import _block_topk, _merge_topk, block_size_for, iter_similarity_blocks
+from ._engine import _block_topk, _merge_topk, block_size_for, scan
 from ._grid import simplex_grid
 from .agreement import AgreementFusion, _shrink, per_query_fused_cosine
 from .weighted import check_weights
@@ -95,6 +95,63 @@ def _topk_stable(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
             cand = np.arange(n)
         idx[q] = cand[np.lexsort((cand, -row[cand]))][:k]
     return np.take_along_axis(S, idx, axis=1), idx
+
+
+class _CandidateTopListsPart:
+    def __init__(self, lists: CandidateTopLists) -> None:
+        self.lists = lists
+        self.best: list[Any] = [None] * len(range(0, len(lists.weights), lists.per_step))
+
+    def update(self, start: int, stop: int, S: np.ndarray) -> None:
+        lists = self.lists
+        K = lists.gram[:, :, start:stop]
+        for j, b in enumerate(range(0, len(lists.weights), lists.per_step)):
+            fused = np.concatenate(
+                [per_query_fused_cosine(S, K, w) for w in lists.weights[b : b + lists.per_step]]
+            )
+            fused[np.isnan(fused)] = -np.inf  # a zero fused vector ranks last
+            top, idx = _block_topk(fused, lists.depth)
+            self.best[j] = _merge_topk(self.best[j], (top, idx + start), lists.depth)
+
+
+class CandidateTopLists:
+    """Scan reducer: the running top-``depth`` list of every (candidate, query) pair.
+
+    Takes the raw similarity blocks (C, Q, B) of one pass over the catalog
+    and scores every candidate weighting from them (``per_step`` candidates
+    stacked per top-k call), so the products with the catalog are computed
+    once for all candidates.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_candidates, C, Q)
+        Per-query component weights of each candidate.
+    gram : ndarray of shape (C, C, n_items)
+    depth : int
+        Length of the top lists.
+    per_step : int
+        Candidates scored together per block.
+
+    ``result()`` is a list of ``(scores, positions)``, one per step of
+    ``per_step`` candidates, each (n_step · Q, depth), candidate-major.
+    """
+
+    parallel = False
+    tensors = False
+
+    def __init__(self, weights: np.ndarray, gram: np.ndarray, depth: int, per_step: int) -> None:
+        self.weights, self.gram, self.depth, self.per_step = weights, gram, depth, per_step
+        self.best: list[Any] = []
+
+    def partial(self, qs: slice, tensors: bool) -> _CandidateTopListsPart:
+        return _CandidateTopListsPart(self)
+
+    def join(self, qs: slice, parts: list[Any]) -> None:
+        (part,) = parts
+        self.best = part.best
+
+    def result(self) -> list[Any]:
+        return self.best
 
 
 class AgreementFusionCV(AgreementFusion):
@@ -599,19 +656,14 @@ class AgreementFusionCV(AgreementFusion):
         out = np.empty((len(W), n_queries))
         for a in range(0, len(W), per_pass):
             group = W[a : a + per_pass]
-            steps = range(0, len(group), per_step)
-            best: list[Any] = [None] * len(steps)
-            for s, e, S in iter_similarity_blocks(
-                X, catalog.matrices(), block_size=size, backend=backend
-            ):
-                K = catalog.gram[:, :, s:e]
-                for j, b in enumerate(steps):
-                    fused = np.concatenate(
-                        [per_query_fused_cosine(S, K, w) for w in group[b : b + per_step]]
-                    )
-                    fused[np.isnan(fused)] = -np.inf  # a zero fused vector ranks last
-                    top, idx = _block_topk(fused, depth)
-                    best[j] = _merge_topk(best[j], (top, idx + s), depth)
+            best = scan(
+                X,
+                catalog.matrices(),
+                CandidateTopLists(group, catalog.gram, depth, per_step),
+                block_size=size,
+                backend=backend,
+                query_batch=None,  # every query at once: one pass per group of candidates
+            )
             rankings = np.concatenate([r[1] for r in best]).reshape(len(group), n_queries, -1)
             for j, ranking in enumerate(rankings):
                 out[a + j] = ranking_metrics(
