@@ -27,7 +27,7 @@ from .fusion import (
     WeightedFusion,
 )
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.10.0.dev0"
 
 __all__ = [
     "AgreementFusion",
