@@ -126,7 +126,11 @@ def _clear_query_caches() -> None:
     """Forget per-query-batch results, so that every timed call computes them."""
     from skfusion.fusion import agreement
 
-    agreement._SHARES_CACHE.clear()
+    clear = getattr(agreement, "clear_shares_cache", None)
+    if clear is not None:
+        clear()  # the cache is held by each catalog
+    else:
+        agreement._SHARES_CACHE.clear()  # the old package: a module-level table
 
 
 def _best_of(fn: Callable[[], object], repeats: int, budget: float) -> float:

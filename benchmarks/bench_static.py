@@ -10,8 +10,12 @@ retrieval (``kneighbors``) of the static strategies (``AverageFusion``,
 against the floor of one bare ``Q @ F.T`` plus a top-10 (``argpartition``)
 on the same fused matrix ``F``. It prints new/floor (target ≤ 1.2×), old/new,
 and whether the top-10 of old and new are identical. It also times one
-``GridSearchCV`` over a weight grid both ways (fit + score per candidate and
-fold): it must not get slower.
+``GridSearchCV`` over a weight grid three ways (fit + score per candidate and
+fold): ``precompute=False`` (old: Gram form, scored from the per-catalog
+tuning cache of similarity blocks), ``precompute=True`` (fused vectors built
+for every candidate) and the default ``precompute="auto"`` (scored from the
+tuning cache; no fused vectors built): the default must not be slower than
+old, and its ``cv_results_`` must equal old's exactly.
 
 Usage::
 
@@ -33,6 +37,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 from skfusion import AverageFusion, Catalog, WeightedFusion
 from skfusion.fusion._grid import simplex_grid
+from skfusion.fusion._simcache import clear_tuning_cache
 from skfusion.fusion._static import clear_fused_cache
 
 
@@ -95,8 +100,9 @@ def main() -> None:
     y = rng.integers(0, n, size=args.grid_queries)
     grid = {"weights": [list(w) for w in simplex_grid(3, args.grid_step)]}
     times, results = {}, {}
-    for pre in (False, True):
+    for pre in (False, True, "auto"):
         clear_fused_cache()
+        clear_tuning_cache()
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -106,9 +112,12 @@ def main() -> None:
         results[pre] = search.cv_results_["mean_test_score"]
     print(
         f"GridSearchCV over {len(grid['weights'])} weightings × 5 folds, {args.grid_queries} "
-        f"queries: old {times[False]:.1f} s, new {times[True]:.1f} s, "
-        f"old/new {times[False] / times[True]:.2f}×; "
-        f"max |Δ mean score| {np.abs(results[True] - results[False]).max():.1e}"
+        f"queries: old (precompute=False) {times[False]:.1f} s, precompute=True "
+        f"{times[True]:.1f} s, default 'auto' {times['auto']:.1f} s; "
+        f"old/auto {times[False] / times['auto']:.2f}×, True/auto "
+        f"{times[True] / times['auto']:.2f}×; cv_results_ of 'auto' equal old's: "
+        f"{np.array_equal(results['auto'], results[False])}; max |Δ mean score| True vs old "
+        f"{np.abs(results[True] - results[False]).max():.1e}"
     )
 
 

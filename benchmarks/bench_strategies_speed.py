@@ -33,7 +33,7 @@ from skfusion import (
     ScoreFusion,
     WeightedFusion,
 )
-from skfusion.fusion.agreement import _SHARES_CACHE
+from skfusion.fusion.agreement import clear_shares_cache
 from skfusion.fusion.calibrated import _CalibratedFusion
 from skfusion.fusion.score_fusion import _CombMNZ
 
@@ -100,7 +100,7 @@ def main() -> None:
     def timed(est: Any) -> None:
         # Agreement caches the factor weights of a query batch (for grid
         # searches); every repeat here pays for them, as a new query would.
-        _SHARES_CACHE.clear()
+        clear_shares_cache()
         est.kneighbors(q, n_neighbors=10)
 
     for name, est in strategies.items():

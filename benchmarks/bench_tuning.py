@@ -9,10 +9,12 @@ judgments. Times, in one run (so the ratios share the machine's load):
     cache serves; 286 candidates × 3 folds, with the per-catalog tuning cache
     (skfusion/fusion/_simcache.py);
 (b) ``AgreementFusionCV(catalog, priors=(1.0,), prior_weights_grid=<same grid>)``;
-(c) (a) with the tuning cache switched off (the path before it),
+(c) (a) with the tuning cache switched off (the path before it);
+(d) (a) with the default ``precompute="auto"`` (scored from the cache too);
+(e) (a) with ``precompute=True`` (fused vectors built for every candidate),
 
 and checks that ``cv_results_`` (params, mean_test_score, rank_test_score)
-are identical between (a) and (c), also with ``n_jobs=2`` (threads).
+are identical between (a), (c) and (d), also with ``n_jobs=2`` (threads).
 
 Run: ``.venv/bin/python benchmarks/bench_tuning.py [--repeat 3]``.
 """
@@ -103,13 +105,15 @@ def main() -> None:
     t_new, gs_new = timed(search, args.repeat)
     t_agr, _ = timed(agreement, args.repeat)
     t_par, gs_par = timed(lambda: search(n_jobs=2), 1)
-    t_auto, _ = timed(lambda: search(precompute="auto"), 1)
+    t_auto, gs_auto = timed(lambda: search(precompute="auto"), args.repeat)
+    t_fused, _ = timed(lambda: search(precompute=True), 1)
 
     print(f"(a) GridSearchCV(WeightedFusion), tuning cache: {t_new:8.2f} s")
     print(f"(b) AgreementFusionCV, same grid:               {t_agr:8.2f} s")
     print(f"(c) GridSearchCV(WeightedFusion), cache off:    {t_old:8.2f} s")
     print(f"    (a) n_jobs=2 threads:                       {t_par:8.2f} s")
-    print(f"    precompute='auto' (fused vectors, no cache): {t_auto:8.2f} s")
+    print(f"(d) default precompute='auto':                {t_auto:8.2f} s")
+    print(f"(e) precompute=True (fused per candidate):    {t_fused:8.2f} s")
     print(
         f"ratio GridSearchCV / AgreementFusionCV: {t_new / t_agr:.2f} "
         f"(cache off: {t_old / t_agr:.2f})"
@@ -118,6 +122,8 @@ def main() -> None:
     r_new, r_old, r_par = results(gs_new), results(gs_old), results(gs_par)
     print(f"cv_results_ identical, cache on vs off:  {same(r_new, r_old)}")
     print(f"cv_results_ identical, n_jobs=2 vs 1:    {same(r_par, r_new)}")
+    print(f"cv_results_ identical, 'auto' vs False:  {same(results(gs_auto), r_new)}")
+    print(f"ratio (e) / (d), fused per candidate / default: {t_fused / t_auto:.2f}")
     print(f"best: {gs_new.best_params_} score {gs_new.best_score_:.6f}")
     print("(timings on a shared machine: compare the ratios, measured in this one run)")
 

@@ -184,3 +184,144 @@ def test_only_the_engine_walks_catalog_blocks() -> None:
     engine = (ROOT / _ENGINE).read_text(encoding="utf-8")
     assert "def _numpy_blocks(" in engine
     assert "def _torch_blocks(" in engine
+
+
+# -- derived data lives on the catalog ----------------------------------------------------
+
+#: Modules that may keep module-level tables of objects, each with its reason.
+_OBJECT_TABLES_ALLOWED = {
+    # The one store of a catalog's derived data (owned by the catalog), and the weak set
+    # of live stores that clear_*_cache(None) reaches.
+    "skfusion/catalog/_derived.py",
+    # Resident torch tensors keyed by the identity of NumPy arrays (weakref.ref).
+    "skfusion/fusion/_backends.py",
+    # The process-wide model cache, keyed by model, device and precision.
+    "skfusion/encoders/_cache.py",
+}
+_WEAK_TABLES = ("WeakKeyDictionary", "WeakValueDictionary", "WeakSet")
+_CACHE_DECORATORS = ("cache", "lru_cache", "cached_property")
+
+
+def _catalog_caches(source: str) -> list[str]:
+    """What in a module looks like a module-level cache keyed by catalogs.
+
+    Any use of :mod:`weakref` (a weak table is how a cache keyed by objects is kept);
+    a module-level variable whose annotation keys a mapping by ``Catalog``; a
+    module-level variable indexed, or looked up with ``get``/``setdefault``/``pop``,
+    by an expression naming a catalog (``_CACHE[catalog]``, ``_BY_ID.get(id(cat))``);
+    a memoised function (``functools.cache``/``lru_cache``) taking a catalog.
+    """
+    import ast
+
+    tree = ast.parse(source)
+    found: list[str] = []
+    module_names: set[str] = set()
+    for node in tree.body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        for target in targets:
+            if isinstance(target, ast.Name):
+                module_names.add(target.id)
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            ann = node.annotation
+            if isinstance(ann, ast.Subscript):
+                first = ann.slice.elts[0] if isinstance(ann.slice, ast.Tuple) else ann.slice
+                if "Catalog" in ast.unparse(first):
+                    found.append(f"{node.target.id}: {ast.unparse(ann)}")
+
+    def names_catalog(expr: ast.AST) -> bool:
+        names = [
+            n.id if isinstance(n, ast.Name) else n.arg
+            for n in ast.walk(expr)
+            if isinstance(n, ast.Name | ast.arg)
+        ]
+        return any(name == "cat" or "catalog" in name.lower() for name in names)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            for alias in node.names:
+                if "weakref" in (module or alias.name):
+                    found.append("weakref import")
+        elif isinstance(node, ast.Name | ast.Attribute):
+            name = node.id if isinstance(node, ast.Name) else node.attr
+            if name in _WEAK_TABLES:
+                found.append(name)
+        if isinstance(node, ast.Subscript):
+            table = node.value
+            if (
+                isinstance(table, ast.Name)
+                and table.id in module_names
+                and names_catalog(node.slice)
+            ):
+                found.append(ast.unparse(node))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            table = node.func.value
+            if (
+                isinstance(table, ast.Name)
+                and table.id in module_names
+                and node.func.attr in ("get", "setdefault", "pop")
+                and node.args
+                and names_catalog(node.args[0])
+            ):
+                found.append(ast.unparse(node))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            decorators = [d.func if isinstance(d, ast.Call) else d for d in node.decorator_list]
+            memoised = any(ast.unparse(d).split(".")[-1] in _CACHE_DECORATORS for d in decorators)
+            if memoised and names_catalog(node.args):
+                found.append(f"memoised {node.name}()")
+    return found
+
+
+def test_catalog_cache_finder_finds_the_old_caches() -> None:
+    old = (
+        "import weakref\n"
+        "import functools\n"
+        "_CACHE: weakref.WeakKeyDictionary[Catalog, Any] = weakref.WeakKeyDictionary()\n"
+        "_TABLE: dict[Catalog, Any] = {}\n"
+        "_BY_ID: dict[int, Any] = {}\n"
+        "def fused_for(catalog, w):\n"
+        "    cache = _CACHE.get(catalog)\n"
+        "    _BY_ID[id(catalog)] = cache\n"
+        "    return cache\n"
+        "@functools.lru_cache(maxsize=4)\n"
+        "def covariances(catalog):\n"
+        "    return catalog.covariances()\n"
+        "def fine(catalog, key):\n"
+        "    seen = {}\n"
+        "    seen[catalog] = _TABLE_OF_NAMES[key]\n"  # a local dict; a lookup by key
+        "    return catalog._derived().get_or_build('fusion.fused', dict)\n"
+    )
+    assert sorted(_catalog_caches(old)) == sorted(
+        [
+            "_CACHE: weakref.WeakKeyDictionary[Catalog, Any]",
+            "_TABLE: dict[Catalog, Any]",
+            "weakref import",
+            "WeakKeyDictionary",
+            "WeakKeyDictionary",
+            "_CACHE.get(catalog)",
+            "_BY_ID[id(catalog)]",
+            "memoised covariances()",
+        ]
+    )
+
+
+def test_derived_data_is_cached_on_the_catalog_only() -> None:
+    # The consolidation issue: statistics are computed and cached on the catalog only
+    # (skfusion/catalog/_derived.py), never in module-level tables keyed by catalogs.
+    offenders = []
+    for file in sorted((ROOT / "skfusion").rglob("*.py")):
+        rel = file.relative_to(ROOT).as_posix()
+        if rel in _OBJECT_TABLES_ALLOWED:
+            continue
+        offenders += [f"{rel}: {what}" for what in _catalog_caches(file.read_text("utf-8"))]
+    assert offenders == []
+    # The allowed store still is what this test assumes.
+    derived = (ROOT / "skfusion/catalog/_derived.py").read_text(encoding="utf-8")
+    assert "class DerivedStore" in derived
+    assert "def get_or_build(" in derived

@@ -13,6 +13,7 @@ from .._arrays import encoder_id_of, modality_of
 from .._gram import component_covariance, component_mean, global_weights_from_means, item_gram
 from .._validation import REDUCTION_BLOCK, as_label, check_unit_rows, normalize_rows
 from . import _build, _storage
+from ._derived import STATE_ATTRIBUTE, DerivedStore, store_of
 from ._index import CatalogIndex, build_catalog_index
 from ._storage import STORAGE_DTYPES, SavedStatistics
 
@@ -506,7 +507,6 @@ class Catalog:
         self._gram = _readonly(np.asarray(gram, dtype=np.float32))
         self._means = _readonly(np.asarray(means, dtype=np.float64))
         self._mask = _readonly(mask)
-        self._moments: np.ndarray | None = None
         self._encoder_ids = enc
         self._modalities = mods
         self._errors: list[dict[str, Any]] = []
@@ -743,6 +743,23 @@ class Catalog:
             return (_storage.reopen, (type(self), *self._source, index))
         return super().__reduce_ex__(protocol)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The derived-data store (locks, caches) is never pickled: an unpickled catalog
+        # starts with an empty one and recomputes entries on demand.
+        state = dict(self.__dict__)
+        state.pop(STATE_ATTRIBUTE, None)
+        return state
+
+    def _derived(self) -> DerivedStore:
+        """This catalog's store of derived data (``skfusion/catalog/_derived.py``).
+
+        Statistics and caches computed from the arrays (the covariances here;
+        fused vectors, similarity blocks and agreement statistics in
+        :mod:`skfusion.fusion`) are kept in it, so they are shared by clones,
+        go away with the catalog and are never pickled.
+        """
+        return store_of(self)
+
     # -- accessors --------------------------------------------------------------------
     @property
     def names(self) -> tuple[str, ...]:
@@ -851,14 +868,16 @@ class Catalog:
         With the means this gives the exact mean and variance of any query's
         similarities over the catalog, ``μ = q·m_c`` and ``σ² = qᵀ Σ_c q``,
         without a pass over the items at query time. Computed on first use
-        (one centred ``Eᵀ E`` product per component) and kept.
+        (one centred ``Eᵀ E`` product per component) and kept with the
+        catalog's derived data (not pickled).
 
         Returns
         -------
         ndarray of shape (n_components, dim, dim), float64, read-only
         """
-        if self._moments is None:
-            self._moments = _readonly(
+
+        def build() -> np.ndarray:
+            return _readonly(
                 np.stack(
                     [
                         component_covariance(E, self._means[c], self._mask[c])
@@ -866,7 +885,9 @@ class Catalog:
                     ]
                 )
             )
-        return self._moments
+
+        covariances: np.ndarray = self._derived().get_or_build("catalog.covariances", build)
+        return covariances
 
     # -- approximate search ------------------------------------------------------------
     def build_index(
@@ -887,7 +908,9 @@ class Catalog:
         component (item positions as labels), and one static *fused* index
         over every item's global-weight fusion
         ``f_i = Σ_c G_c e_ic / ‖Σ_c G_c e_ic‖`` (``G_c`` from
-        :meth:`global_weights`, normalised to sum 1). The indexes only
+        :meth:`global_weights`, recorded normalised to sum 1): the same unit
+        vectors, bit for bit, that static fusion with these weights
+        precomputes. The indexes only
         propose candidates: the estimators re-score every candidate exactly
         (see :doc:`/approximate`). The index belongs to the catalog:
         :meth:`save` writes it with the identity of this catalog,
@@ -956,6 +979,7 @@ class Catalog:
             self.matrices(),
             np.asarray(self._mask),
             self.global_weights(),
+            self._gram,
             kind=kind,
             n_lists=n_lists,
             n_probe=n_probe,

@@ -7,6 +7,12 @@ fusion estimators use them, with ``approximate=True``, only to propose
 candidate items; every candidate is then re-scored exactly
 (:mod:`skfusion.fusion._approximate`).
 
+The fused index holds the vectors of :func:`skfusion._gram.fused_matrix`
+with the catalog's global weights, computed by the same code as the unit
+fused vectors of static fusion: bit for bit
+``skfusion.fusion._static.build_fused(catalog, catalog.global_weights())[0]``
+(:func:`fused_row_getter`).
+
 faiss is an optional dependency (``pip install "skfusion[ann]"``); it is
 imported when an index is built, read or searched, never at import time.
 """
@@ -25,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .._gram import fused_rows as _gram_fused_rows
 
 __all__ = [
     "DEFAULT_N_CANDIDATES",
@@ -513,10 +521,48 @@ def _row_getter(E: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return rows
 
 
+def fused_index_weights(global_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The weights of the fused index: those its vectors are built with, and those recorded.
+
+    Returns
+    -------
+    build : ndarray of shape (C,), float64
+        The global weights clipped at 0 (all ones when every one is 0), given
+        to :func:`skfusion._gram.fused_matrix`, which scales them by their
+        largest, exactly as static fusion does with ``catalog.global_weights()``.
+    recorded : ndarray of shape (C,), float64
+        The same weights normalised to sum 1 (:attr:`CatalogIndex.fused_weights`).
+    """
+    G = np.clip(np.asarray(global_weights, dtype=np.float64), 0.0, None)
+    C = G.shape[0]
+    if G.sum() > 0:
+        return G, G / G.sum()
+    return np.ones(C), np.full(C, 1.0 / C)
+
+
+def fused_row_getter(
+    matrices: Sequence[np.ndarray], gram: np.ndarray, global_weights: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The rows the fused index is trained on and filled with, by item position.
+
+    ``rows(positions)`` (increasing positions) is
+    ``fused_matrix(matrices, gram, G)[0][positions]`` bit for bit
+    (:func:`skfusion._gram.fused_rows`, one window of :data:`_ADD_CHUNK` items
+    at a time), with ``G`` from :func:`fused_index_weights`.
+    """
+    weights = fused_index_weights(global_weights)[0]
+
+    def rows(positions: np.ndarray) -> np.ndarray:
+        return _gram_fused_rows(matrices, gram, weights, positions, window=_ADD_CHUNK)
+
+    return rows
+
+
 def build_catalog_index(
     matrices: Sequence[np.ndarray],
     mask: np.ndarray,
     global_weights: np.ndarray,
+    gram: np.ndarray,
     *,
     kind: str = "ivf",
     n_lists: int | None = None,
@@ -566,17 +612,7 @@ def build_catalog_index(
         lists = 0
     seed = 0 if random_state is None else int(random_state)
     rng = np.random.default_rng(seed)
-    G = np.clip(np.asarray(global_weights, dtype=np.float64), 0.0, None)
-    G = G / G.sum() if G.sum() > 0 else np.full(C, 1.0 / C)
-
-    def fused_rows(chunk: np.ndarray) -> np.ndarray:
-        out = np.zeros((chunk.size, dim), dtype=np.float32)
-        for c, E in enumerate(matrices):
-            out += np.float32(G[c]) * np.asarray(E[chunk], dtype=np.float32)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        out /= np.where(norms > 0, norms, 1.0)
-        return out
-
+    G = fused_index_weights(global_weights)[1]
     indexes = []
     for c, E in enumerate(matrices):
         index = _new_index(faiss, kind, dim, lists, encoding)
@@ -585,6 +621,7 @@ def build_catalog_index(
         indexes.append(index)
     fused = _new_index(faiss, kind, dim, lists, encoding)
     everything = np.arange(n_items, dtype=np.int64)
+    fused_rows = fused_row_getter(matrices, gram, global_weights)
     _fill(faiss, fused, kind, fused_rows, everything, rng, lists, seed + C)
     indexes.append(fused)
     probe = default_n_probe(kind, lists) if n_probe is None else int(n_probe)

@@ -74,8 +74,12 @@ def final_estimator(estimator: Any) -> Any:
     """The estimator that ranks: the last step of a Pipeline, the base of a search object.
 
     Works on unfitted objects (``GridSearchCV.estimator``, ``Pipeline.steps``);
-    a fitted search object gives its ``best_estimator_``.
+    a fitted search object gives its ``best_estimator_``. A ranker (an object
+    with ``kneighbors``) is its own final estimator, even when it keeps a
+    ``best_estimator_`` (:class:`~skfusion.AgreementFusionCV`).
     """
+    if hasattr(estimator, "kneighbors"):
+        return estimator
     inner = getattr(estimator, "best_estimator_", None)
     if inner is None and hasattr(estimator, "param_grid") and hasattr(estimator, "estimator"):
         inner = estimator.estimator

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from numbers import Integral
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -21,31 +20,20 @@ from ..metrics._scorer import RankingScorer
 from ._approximate import approximate_kneighbors
 from ._backends import (
     Backend,
-    NumpyBackend,
-    query_aware_torch_scorer,
     resolve_backend,
-    static_torch_scorer,
 )
 from ._engine import (
-    BlockScorer,
-    DualScorer,
     UndefinedScoreWarning,
-    _block_topk,
-    _warn_undefined,
     dense_scores,
-    fused_cosine,
-    static_sq_norms,
     topk_scores,
     undefined_message,
     undefined_reported_to,
 )
 from ._simcache import (
     cache_for,
-    cacheable,
     enabled,
     query_digest,
 )
-from ._static import fused_for, resolve_precompute
 
 
 def _split_lexical_columns(X: Any, catalog: Catalog, owner: str) -> tuple[Any, list[Any] | None]:
@@ -93,6 +81,71 @@ def _split_lexical_columns(X: Any, catalog: Catalog, owner: str) -> tuple[Any, l
     return dense, lexical
 
 
+def check_weights(
+    weights: Sequence[float] | Mapping[str, float] | np.ndarray,
+    names: Sequence[str],
+    param: str = "weights",
+) -> np.ndarray:
+    """Validate fusion weights and return them in component order, summing to 1.
+
+    Parameters
+    ----------
+    weights : sequence of float or mapping of str to float
+        One non-negative weight per component, in component order or by name.
+        A mapping must name every component.
+    names : sequence of str
+        The components, in order.
+    param : str, default="weights"
+        The parameter's name, for error messages.
+
+    Returns
+    -------
+    ndarray of shape (C,), float64
+
+    Raises
+    ------
+    ValueError
+        Wrong length, unknown or missing names, negative, non-finite or
+        all-zero weights.
+    """
+    C = len(names)
+    if isinstance(weights, Mapping):
+        unknown = [k for k in weights if k not in names]
+        if unknown:
+            raise ValueError(
+                f"{param} names unknown component(s) {unknown}; valid names are {list(names)}."
+            )
+        missing = [n for n in names if n not in weights]
+        if missing:
+            raise ValueError(
+                f"{param} must give a weight for every component; missing {missing} "
+                f"(components are {list(names)}; use 0 to leave one out)."
+            )
+        values = [weights[n] for n in names]
+    elif isinstance(weights, str):
+        raise ValueError(f"{param} must be numbers, got the string {weights!r}.")
+    else:
+        values = list(np.ravel(np.asarray(weights, dtype=object)))
+    try:
+        w = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{param} must be numbers, got {values!r}.") from exc
+    if w.shape != (C,):
+        raise ValueError(
+            f"{param} has {w.size} value(s) but the catalog has {C} component(s) {list(names)}."
+        )
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{param} must be finite, got {w.tolist()}.")
+    if np.any(w < 0):
+        bad = [names[int(c)] for c in np.flatnonzero(w < 0)]
+        raise ValueError(f"{param} must be non-negative; negative for {bad}: {w.tolist()}.")
+    largest = w.max()
+    if largest <= 0:
+        raise ValueError(f"{param} are all zero; at least one component needs a positive weight.")
+    w = w / largest  # only the ratios matter; dividing first keeps huge weights finite
+    return w / w.sum()
+
+
 def _check_n_neighbors(n_neighbors: Any) -> None:
     if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)):
         raise TypeError(f"n_neighbors must be an int, got {n_neighbors!r}.")
@@ -100,29 +153,17 @@ def _check_n_neighbors(n_neighbors: Any) -> None:
         raise ValueError(f"n_neighbors must be positive, got {n_neighbors}.")
 
 
-def _unit_cosine(S: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Scores of precomputed unit fused vectors: ``S[0]``, NaN where undefined (K = 0).
-
-    Returns a view of ``S`` (the engine consumes it before the next block).
-    """
-    scores = S[0]
-    defined = K[0, 0]
-    if not defined.all():
-        scores[:, defined == 0] = np.nan
-    return scores
-
-
-_ONE = np.ones(1, dtype=np.float64)
-_UNIT_SCORER = DualScorer(_unit_cosine, lambda: static_torch_scorer(_ONE.astype(np.float32)))
-
-
 class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
-    """Base class of vector-fusion estimators over a :class:`~skfusion.Catalog`.
+    """The thin scikit-learn base of both fusion families over a :class:`~skfusion.Catalog`.
 
-    Subclasses implement ``_fit_weights(catalog)`` (returning
-    ``global_weights_``) and ``_weights(S)`` (weights for a block of
-    similarities). Everything else — validation, blocked scoring, top-k,
-    scoring with a ranking metric, fused vectors and explanations — lives here.
+    It holds what every strategy shares: the parameters, :meth:`fit` (which
+    asks the strategy for ``global_weights_`` through ``_fit_weights``),
+    query validation, and the query path — :meth:`kneighbors`,
+    :meth:`decision_function` and :meth:`score` hand the arrays and the block
+    scorer of ``_scan_arrays`` to the scan engine (:mod:`._engine`). The two
+    families supply the scorer: vector fusion (:mod:`._vector`, a fused
+    vector per item, Gram-form scores) and score fusion (:mod:`._score_base`,
+    normalised per-component scores combined).
 
     The scikit-learn mapping (docs/strategies.md): X holds queries (one row per
     query embedding), y the judged items per query; the catalog is a
@@ -158,9 +199,6 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
         self.approximate = approximate
         self.n_candidates = n_candidates
 
-    #: Whether the weights depend on the catalog only (not on the query or the item's
-    #: similarities): such strategies can score from precomputed fused vectors.
-    _static_weights: bool = False
     #: How sharded scoring (:func:`skfusion.distributed.sharded_kneighbors`) gets the
     #: global weights: ``None``, not shardable (scores need catalog-wide statistics that
     #: shards do not combine, or weights fitted on judged queries); ``"parameters"``,
@@ -172,11 +210,8 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
     #: not warned). False for strategies where it signals trouble (hybrid's literal policy).
     _undefined_expected: bool = True
 
-    # -- to be provided by strategies ------------------------------------------------
+    # -- to be provided by the families and strategies ---------------------------------
     def _fit_weights(self, catalog: Catalog) -> np.ndarray:
-        raise NotImplementedError
-
-    def _weights(self, S: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     # -- fitting ---------------------------------------------------------------------
@@ -208,19 +243,16 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
         parse_metric(self.scoring)
         self._scoring_backend()  # an unavailable backend or device fails here, not at search
         self.global_weights_ = self._fit_weights(catalog)
-        if self._static_weights:
-            self._warn_cancelled(catalog)
         self.n_features_in_ = catalog.dim
         self.component_names_ = catalog.names
         self.n_items_ = catalog.n_items
         if X is not None:
             self._validate_once(X)
-        if y is None or not self._tuning_applies():
-            # Build (or reuse) the fused vectors now, not at the first search. A judged fit
-            # (model selection) that will be scored through the tuning cache skips this;
-            # the vectors are still built on demand by kneighbors.
-            self._precomputed()
+        self._finish_fit(catalog, y)
         return self
+
+    def _finish_fit(self, catalog: Catalog, y: Any) -> None:
+        """What a family does at the end of :meth:`fit` (the weights are set); nothing here."""
 
     def _validate_once(self, X: Any) -> None:
         """Validate X, skipping a plain array already validated against this catalog.
@@ -239,57 +271,6 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
         if not cache.is_validated(key):
             self._validate_queries(X)
             cache.mark_validated(key)
-
-    def _tuning_applies(self) -> bool:
-        """Whether :class:`~skfusion.metrics.RankingScorer` scores this estimator from the
-        per-catalog similarity cache (:meth:`_tuning_rank`).
-
-        Static strategies scoring exactly on the NumPy backend, unless
-        ``precompute=True`` asks for the fused vectors.
-        """
-        if not (self._static_weights and enabled()) or self.approximate:
-            return False
-        if resolve_precompute(getattr(self, "precompute", False), self._checked_catalog()):
-            return False  # scores precomputed fused vectors (their own rounding)
-        return isinstance(self._scoring_backend(), NumpyBackend)
-
-    def _tuning_rank(self, X: Any, k: int | None) -> np.ndarray | None:
-        """Top-``k`` item positions (or all scores when ``k`` is None) for a scorer.
-
-        The hook of :class:`~skfusion.metrics.RankingScorer`: for a static
-        strategy (:meth:`_tuning_applies`) the similarity blocks of X are
-        computed once per catalog and query array and cached
-        (:mod:`skfusion.fusion._simcache`); each candidate of a weight search
-        then costs ``O(Q·n·C)``: its Gram-form scores
-        ``Σ_c w_c s_ic / sqrt(wᵀ K_i w)`` from those blocks, bit-identical to
-        the estimator's own Gram-form scores. It applies when the estimator
-        scores in Gram form (``precompute=False``, or ``"auto"`` above its
-        budget): precomputed fused vectors round differently in the last
-        bits, so they keep their own path. ``None`` when it does not apply:
-        the scorer then uses :meth:`kneighbors` or :meth:`decision_function`
-        as before.
-        """
-        check_is_fitted(self)
-        if not self._tuning_applies():
-            return None
-        catalog = self._checked_catalog()
-        if resolve_precompute(getattr(self, "precompute", False), catalog):
-            return None
-        if not cacheable(catalog, int(np.shape(X)[0])):
-            return None
-        cache = cache_for(catalog)
-        digest = query_digest(X)
-        entry = cache.lookup(digest, self.block_size)
-        if entry is None:
-            Xv = self._validate_queries(X)
-            digest = digest or query_digest(Xv)
-            assert digest is not None
-            entry = cache.get(catalog, digest, Xv, self.block_size)
-        scores, n_undefined = entry.scores(self._scorer(), catalog.gram)
-        result = scores if k is None else _block_topk(scores, min(int(k), scores.shape[1]))[1]
-        with undefined_reported_to(self._report_undefined):
-            _warn_undefined(n_undefined)
-        return result
 
     # -- queries ---------------------------------------------------------------------
     def _validate_queries(self, X: Any) -> np.ndarray:
@@ -349,78 +330,25 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
         check_unit_rows(row_sq_norms(Xv), what="Query embeddings X")
         return np.asarray(Xv), lexical
 
-    def _scorer(self) -> BlockScorer:
-        def scorer(S: np.ndarray, K: np.ndarray) -> np.ndarray:
-            return fused_cosine(S, K, self._weights(S))
-
-        return DualScorer(scorer, self._torch_scorer)
-
-    def _torch_scorer(self) -> Any:
-        """The block scorer on torch tensors (used by ``backend="torch"``)."""
-        C = len(self.global_weights_)
-        probe = self._weights(np.zeros((C, 1, 1), dtype=np.float32))
-        weights_torch = getattr(self, "_weights_torch", None)
-        if np.ndim(probe) == 1:  # static weights: one vector for every query and item
-            return static_torch_scorer(np.asarray(probe, dtype=np.float32))
-        return query_aware_torch_scorer(self._weights, weights_torch)
-
     def _scoring_backend(self) -> Backend:
         """The checked backend for the ``backend`` and ``device`` parameters."""
         return resolve_backend(self.backend, self.device)
 
     def _scorer_for(self, queries: np.ndarray) -> Any:
-        """The scorer for these validated queries (score fusion needs per-query statistics)."""
-        return self._scorer()
-
-    def _precomputed(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Unit fused vectors and their defined-mask, for a static strategy that uses them.
-
-        ``None`` for query-aware strategies and when ``precompute`` (where the
-        strategy has that parameter) resolves to False.
-        """
-        if not self._static_weights:
-            return None
-        cat = self._checked_catalog()
-        if not resolve_precompute(getattr(self, "precompute", False), cat):
-            return None
-        return fused_for(cat, np.asarray(self.global_weights_, dtype=np.float64))
+        """The block scorer (a :class:`~skfusion.fusion._engine.BlockScorer`) for these
+        validated queries; score fusion's depends on per-query statistics."""
+        raise NotImplementedError
 
     def _scan_arrays(self, queries: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, Any]:
         """What the engine scans for these queries: matrices, Gram entries and scorer.
 
-        A static strategy with precomputed fused vectors scans the single
-        matrix of unit fused vectors (one product per block, weight 1);
-        every other strategy scans the C component matrices in Gram form.
+        The catalog's C component matrices in Gram form; vector fusion may
+        scan its precomputed fused vectors instead.
         """
-        pre = self._precomputed()
-        if pre is not None:
-            fused, defined = pre
-            return [fused], defined, _UNIT_SCORER
         cat = self._checked_catalog()
         return cat.matrices(), cat.gram, self._scorer_for(queries)
 
     # -- warnings --------------------------------------------------------------------
-    def _warn_cancelled(self, catalog: Catalog) -> None:
-        """Warn (once) about items whose weighted components cancel to a zero fused vector.
-
-        With static weights an undefined score is expected when none of an
-        item's present components has weight (it is then only counted); it
-        is unexpected when they have weight but cancel (``e_a = −e_b`` at equal
-        weights), which this finds from the Gram entries at ``fit``.
-        """
-        w = np.asarray(self.global_weights_, dtype=np.float64)
-        weighted = ((w > 0)[:, None] & np.asarray(catalog.mask)).any(axis=0)
-        cancelled = int(np.count_nonzero(weighted & (static_sq_norms(catalog.gram, w) <= 0)))
-        if cancelled:
-            self._warn_once(
-                "undefined",
-                0,
-                f"{cancelled} item(s) have weighted components that cancel (their fused "
-                "vector is zero), so their score is undefined for every query; they are "
-                "scored -inf (ranked last).",
-                UndefinedScoreWarning,
-            )
-
     def _report_undefined(self, n_undefined: int) -> None:
         """Count undefined scores (``warning_counts_["undefined"]``); warn the first time.
 
@@ -566,81 +494,6 @@ class BaseFusion(WarnOnceMixin, TransformerMixin, BaseEstimator):
         if q.ndim != 2 or q.shape[0] != 1:
             raise ValueError(f"Expected one query of shape (dim,), got shape {np.shape(query)}.")
         return self._validate_queries(EncodedArray(q, encoder_id) if encoder_id else q)
-
-    def _query_item_weights(self, q: np.ndarray, S: np.ndarray) -> np.ndarray:
-        """Weights of one query ``q`` (1, d) given its similarities ``S`` (C, 1, n)."""
-        return self._weights(S)
-
-    def _weights_for(
-        self, q: np.ndarray, rows: np.ndarray | slice
-    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        cat = self._checked_catalog()
-        mats = [E[rows] for E in cat.matrices()]
-        S = np.stack([q @ E.T for E in mats]).astype(np.float32)  # (C, 1, n)
-        W = self._query_item_weights(q, S)
-        W = np.broadcast_to(W if W.ndim == 3 else W[:, None, None], S.shape)
-        return S[:, 0, :], np.array(W[:, 0, :]), mats
-
-    def fused_embeddings(self, query: Any) -> np.ndarray:
-        """The query-aware fused vectors ``f_i(q) = Σ_c w_ic e_ic`` of every item.
-
-        Not renormalised, exactly as in the original definition. This builds
-        an (n_items, dim) array: use it for inspection, not for ranking.
-
-        Parameters
-        ----------
-        query : array-like of shape (dim,)
-            One unit-norm query embedding.
-
-        Returns
-        -------
-        ndarray of shape (n_items, dim), float32
-        """
-        check_is_fitted(self)
-        q = self._one_query(query)
-        _, W, mats = self._weights_for(q, slice(None))
-        fused = np.zeros_like(mats[0])
-        for c, E in enumerate(mats):
-            fused += W[c][:, None].astype(np.float32) * E
-        return fused
-
-    def explain(self, query: Any, items: Sequence[Any] | np.ndarray) -> Bunch:
-        """Per-component similarity and weight behind chosen items' scores.
-
-        Parameters
-        ----------
-        query : array-like of shape (dim,)
-            One unit-norm query embedding.
-        items : sequence
-            Catalog ids of the items to explain.
-
-        Returns
-        -------
-        Bunch
-            ``ids`` (n,), ``components`` (C names), ``similarities`` (n, C)
-            ``s_ic``, ``weights`` (n, C) normalised ``w_ic``, ``scores`` (n,)
-            the fused cosines.
-        """
-        check_is_fitted(self)
-        cat = self._checked_catalog()
-        q = self._one_query(query)
-        row_idx = self._positions(items)
-        S, W, _ = self._weights_for(q, row_idx)
-        K = cat.gram[:, :, row_idx]
-        scores = fused_cosine(S[:, None, :], K, W[:, None, :])[0]
-        absent = ~cat.mask[:, row_idx]
-        if absent.any():  # an absent component has no similarity and no weight
-            S = np.where(absent, np.nan, S)
-            W = np.where(absent, 0.0, W)
-            total = W.sum(axis=0, keepdims=True)
-            W = np.divide(W, total, out=np.full_like(W, np.nan), where=total != 0)
-        return Bunch(
-            ids=cat.ids[row_idx],
-            components=cat.names,
-            similarities=S.T.copy(),
-            weights=W.T.copy(),
-            scores=scores,
-        )
 
     def _positions(self, items: Sequence[Any] | np.ndarray) -> np.ndarray:
         """Catalog positions of item ids; unknown ids raise ``ValueError``."""

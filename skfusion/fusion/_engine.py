@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .._gram import static_sq_norms
 from ._backends import Backend, NumpyBackend, TorchBackend
 
 
@@ -95,32 +96,6 @@ def block_size_for(
 
 class UndefinedScoreWarning(RuntimeWarning):
     """Some items had a zero fused vector for a query; they were ranked last (-inf)."""
-
-
-def static_sq_norms(K: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``wᵀ K_i w`` per item for one static weight vector, in float64.
-
-    Parameters
-    ----------
-    K : ndarray of shape (C, C, B)
-        Per-item Gram entries.
-    w : ndarray of shape (C,)
-
-    Returns
-    -------
-    ndarray of shape (B,), float64
-        The squared norm of each item's fused vector ``Σ_c w_c e_ic``.
-    """
-    C = K.shape[0]
-    out = np.zeros(K.shape[2], dtype=np.float64)
-    for a in range(C):
-        if w[a] == 0:
-            continue
-        out += (w[a] * w[a]) * K[a, a]
-        for b in range(a + 1, C):
-            if w[b] != 0:
-                out += (2.0 * w[a] * w[b]) * K[a, b]
-    return out
 
 
 def fused_cosine(S: np.ndarray, K: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -466,6 +441,14 @@ def _run_ranges(ranges: list[tuple[int, int]], work: Callable[[int, int], Any]) 
     with _one_blas_thread(), ThreadPoolExecutor(max_workers=len(ranges)) as pool:
         futures = [pool.submit(work, a, b) for a, b in ranges]
         return [f.result() for f in futures]
+
+
+def run_item_ranges(n_items: int, size: int, work: Callable[[int, int], Any]) -> None:
+    """``work(start, stop)`` over item ranges aligned to ``size``, on the NumPy backend's threads.
+
+    The ``run`` of :func:`skfusion._gram.fused_matrix` for static fusion.
+    """
+    _run_ranges(_item_ranges(n_items, NumpyBackend().threads(), size), work)
 
 
 def _merge_topk(
@@ -988,78 +971,6 @@ def scan_items(
     for start in range(0, n_items, block_size):
         stop = min(start + block_size, n_items)
         reducer.update(start, stop, [np.asarray(E[start:stop], dtype=np.float32) for E in matrices])
-
-
-# -- fused matrices of static strategies ---------------------------------------------------
-
-#: Rows per block while building a fused matrix: small enough for the block's
-#: passes (sum, norm, scale) to stay in cache.
-_FUSE_ROWS = 1024
-
-
-def fused_matrix(
-    matrices: Sequence[np.ndarray],
-    gram: np.ndarray,
-    weights: np.ndarray,
-    *,
-    out: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Unit fused vectors ``Σ_c w_c e_ic / ‖·‖`` of every item, built block by block.
-
-    Parameters
-    ----------
-    matrices : sequence of C ndarrays of shape (n_items, d)
-        float32 or float16 component matrices.
-    gram : ndarray of shape (C, C, n_items)
-        Per-item Gram entries (an item whose weighted components are all
-        missing has ``wᵀ K_i w = 0``).
-    weights : ndarray of shape (C,), float64
-        Non-negative static weights.
-    out : ndarray of shape (n_items, d), float32, optional
-        Where to write the fused vectors.
-
-    Returns
-    -------
-    fused : ndarray of shape (n_items, d), float32
-        Zero rows where the fused vector is zero.
-    defined : ndarray of shape (1, 1, n_items), float32
-        1 where the fused vector is non-zero, else 0.
-    """
-    n, d = matrices[0].shape
-    w = np.asarray(weights, dtype=np.float64)
-    w32 = w.astype(np.float32)
-    active = [c for c in range(len(matrices)) if w[c] != 0]
-    fused = np.empty((n, d), dtype=np.float32) if out is None else out
-    defined = np.zeros((1, 1, n), dtype=np.float32)
-
-    def work(start: int, stop: int) -> None:
-        tmp = np.empty((_FUSE_ROWS, d), dtype=np.float32)
-        for s in range(start, stop, _FUSE_ROWS):
-            e = min(s + _FUSE_ROWS, stop)
-            block, t = fused[s:e], tmp[: e - s]
-            first = True
-            for c in active:
-                src = matrices[c][s:e]
-                if first:
-                    np.multiply(src, w32[c], out=block, casting="unsafe")
-                    first = False
-                else:
-                    np.multiply(src, w32[c], out=t, casting="unsafe")
-                    block += t
-            if first:
-                block[...] = 0.0
-            den2 = static_sq_norms(gram[:, :, s:e], w)  # as the Gram form decides
-            np.multiply(block, block, out=t)
-            norms = np.sqrt(t.sum(axis=1, dtype=np.float64))
-            ok = (den2 > 0) & (norms > 0)
-            scale = np.zeros(e - s, dtype=np.float64)
-            np.divide(1.0, norms, out=scale, where=ok)
-            block *= scale.astype(np.float32)[:, None]
-            defined[0, 0, s:e] = ok
-
-    size = _FUSE_ROWS * 16
-    _run_ranges(_item_ranges(n, NumpyBackend().threads(), size), work)
-    return fused, defined
 
 
 # -- entry points -------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..catalog import Catalog
 from ._approximate import approximate_candidate_lists
-from ._base import BaseFusion, _check_n_neighbors
+from ._base import BaseFusion, _check_n_neighbors, check_weights
 from ._engine import dense_scores, topk_scores, undefined_reported_to
 from ._stats import (
     NORMALIZATIONS,
@@ -37,7 +37,6 @@ from ._stats import (
     presence_of,
     scan_components,
 )
-from .weighted import check_weights
 
 
 class BaseScoreFusion(BaseFusion):
@@ -204,13 +203,6 @@ class BaseScoreFusion(BaseFusion):
                 lexical=pairs,
             )
         return (scores, idx) if return_distance else idx
-
-    def fused_embeddings(self, query: Any) -> np.ndarray:
-        """Not defined: score fusion combines scores, not vectors."""
-        raise NotImplementedError(
-            f"{type(self).__name__} combines normalised similarities, not vectors, so there "
-            "is no fused item vector; use explain() to see each component's contribution."
-        )
 
     def explain(self, query: Any, items: Sequence[Any] | np.ndarray) -> Bunch:
         """Per-component similarity and normalised similarity behind chosen items' scores.

@@ -12,11 +12,12 @@ a candidate costs O(Q·n·C) (a weighted sum and the per-item norms) instead of
 products with the catalog's ``n × d`` matrices. This module keeps those blocks,
 per catalog and per query array:
 
-* **keyed** by the catalog (a :class:`weakref.WeakKeyDictionary`, like the fused
-  vectors of ``_static.py``, so clones made by ``GridSearchCV`` share it and it
-  goes away with the catalog) and by a digest of the query array (its dtype,
-  shape and bytes: different queries never share an entry) and the
-  estimator's ``block_size``;
+* **held by the catalog** (in its derived-data store,
+  ``skfusion/catalog/_derived.py``, key ``"fusion.tuning"``, like the fused
+  vectors of ``_static.py``: clones made by ``GridSearchCV`` share it, it goes
+  away with the catalog and is never pickled) and **keyed** by a digest of the
+  query array (its dtype, shape and bytes: different queries never share an
+  entry) and the estimator's ``block_size``;
 * **invalidated by construction**: the catalog's arrays are read-only and the
   digest covers the queries, so an entry never goes stale;
 * **bounded**: at most :data:`SIMILARITY_CACHE_BYTES` per catalog, least
@@ -39,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import Catalog
+from ..catalog._derived import discard_everywhere
 from ._engine import Blocks, Dense, StoredBlock, replay, scan
 
 #: Bytes of similarity blocks kept per catalog (least recently used evicted).
@@ -57,8 +58,8 @@ ENTRY_FRACTION = 8
 #: Digests of query arrays already validated against a catalog (kept per catalog).
 VALIDATED_DIGESTS = 4096
 
-_CACHE: weakref.WeakKeyDictionary[Catalog, TuningCache] = weakref.WeakKeyDictionary()
-_CACHE_LOCK = threading.Lock()
+#: The key of the tuning cache in a catalog's derived-data store.
+_STORE_KEY = "fusion.tuning"
 _ENABLED = [True]
 
 
@@ -220,18 +221,14 @@ class TuningCache:
 
 
 def cache_for(catalog: Catalog) -> TuningCache:
-    """The tuning cache of ``catalog`` (created on first use)."""
-    with _CACHE_LOCK:
-        cache = _CACHE.get(catalog)
-        if cache is None:
-            cache = _CACHE[catalog] = TuningCache()
-        return cache
+    """The tuning cache of ``catalog`` (created on first use, held by the catalog)."""
+    cache: TuningCache = catalog._derived().get_or_build(_STORE_KEY, TuningCache)
+    return cache
 
 
 def clear_tuning_cache(catalog: Catalog | None = None) -> None:
-    """Drop the cached similarity blocks and digests (of one catalog, or of all)."""
-    with _CACHE_LOCK:
-        if catalog is None:
-            _CACHE.clear()
-        else:
-            _CACHE.pop(catalog, None)
+    """Drop the cached similarity blocks and digests (of one catalog, or of every catalog)."""
+    if catalog is None:
+        discard_everywhere(_STORE_KEY)
+    else:
+        catalog._derived().discard(_STORE_KEY)

@@ -8,25 +8,32 @@ search into one matrix product ``Q @ F̂ᵀ`` (plus the top-k) instead of C
 products and the Gram-form combination: the cost of reading one matrix of the
 catalog's size instead of C.
 
-``F̂`` is derived data: it is held in a bounded cache per catalog, keyed by
-the weights, never in the estimator (so pickles stay small and clones made
-by ``GridSearchCV`` for the same weights share one copy), and recomputed on
-demand after unpickling or eviction. The catalog's arrays are read-only, so
-an entry never goes stale.
+``F̂`` is derived data: it is held in a bounded cache kept in the catalog's
+derived-data store (``skfusion/catalog/_derived.py``, key ``"fusion.fused"``),
+keyed by the weight ratios, never in the estimator (so pickles stay small and
+clones made by ``GridSearchCV`` for the same weights share one copy), and
+recomputed on demand after unpickling or eviction. The catalog's arrays are
+read-only, so an entry never goes stale.
+
+The vectors come from :func:`skfusion._gram.fused_matrix`, the computation
+the catalog's static fused ANN index uses too: with the catalog's global
+weights, that index holds exactly ``build_fused(catalog,
+catalog.global_weights())[0]``.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-import weakref
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
+from .._gram import fused_matrix, max_scaled
 from ..catalog import Catalog
-from ._engine import fused_matrix
+from ..catalog._derived import discard_everywhere
+from ._engine import run_item_ranges
 
 #: Largest fused matrix (bytes) that ``precompute="auto"`` builds; above it the
 #: strategy scores in Gram form from the C component matrices. 4 GiB holds
@@ -36,8 +43,8 @@ PRECOMPUTE_BUDGET = 4 << 30
 #: matrix is always kept, whatever its size).
 CACHE_BYTES = 1 << 30
 
-_CACHE: weakref.WeakKeyDictionary[Catalog, _FusedCache] = weakref.WeakKeyDictionary()
-_CACHE_LOCK = threading.Lock()
+#: The key of the fused-matrix cache in a catalog's derived-data store.
+_STORE_KEY = "fusion.fused"
 
 
 def fused_nbytes(catalog: Catalog) -> int:
@@ -83,11 +90,11 @@ def build_fused(
         weight 1 scores ``q · f̂_i`` and marks undefined items exactly as the
         C-component form does.
     """
-    w = np.asarray(weights, dtype=np.float64)
-    w = w / w.max()  # scale-free; keeps huge or tiny weights finite
     if out is not None:
         out.flags.writeable = True
-    fused, defined = fused_matrix(catalog.matrices(), catalog.gram, w, out=out)
+    fused, defined = fused_matrix(
+        catalog.matrices(), catalog.gram, weights, out=out, run=run_item_ranges
+    )
     fused.flags.writeable = False
     defined.flags.writeable = False
     return fused, defined
@@ -120,8 +127,8 @@ class _FusedCache:
         return spare
 
     def get(self, catalog: Catalog, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        w = np.asarray(weights, dtype=np.float64)
-        key = (w / w.max()).tobytes()
+        w = max_scaled(weights)
+        key = w.tobytes()
         with self.lock:
             hit = self.entries.get(key)
             if hit is not None:
@@ -142,19 +149,20 @@ class _FusedCache:
             return entry
 
 
+def fused_cache(catalog: Catalog) -> _FusedCache:
+    """The fused-matrix cache of ``catalog`` (created on first use, held by the catalog)."""
+    cache: _FusedCache = catalog._derived().get_or_build(_STORE_KEY, _FusedCache)
+    return cache
+
+
 def fused_for(catalog: Catalog, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The cached (or newly built) :func:`build_fused` result for these weights."""
-    with _CACHE_LOCK:
-        cache = _CACHE.get(catalog)
-        if cache is None:
-            cache = _CACHE[catalog] = _FusedCache()
-    return cache.get(catalog, weights)
+    return fused_cache(catalog).get(catalog, weights)
 
 
 def clear_fused_cache(catalog: Catalog | None = None) -> None:
-    """Drop cached fused matrices (of one catalog, or of all)."""
-    with _CACHE_LOCK:
-        if catalog is None:
-            _CACHE.clear()
-        else:
-            _CACHE.pop(catalog, None)
+    """Drop cached fused matrices (of one catalog, or of every catalog)."""
+    if catalog is None:
+        discard_everywhere(_STORE_KEY)
+    else:
+        catalog._derived().discard(_STORE_KEY)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import weakref
 from collections import OrderedDict
 from numbers import Real
 from typing import Any
@@ -22,9 +21,10 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..catalog import Catalog
-from ._base import BaseFusion
+from ..catalog._derived import discard_everywhere
+from ._base import check_weights
 from ._engine import scan_items
-from .weighted import check_weights
+from ._vector import BaseVectorFusion
 
 #: Communalities are kept inside [_H_MIN, _H_MAX] (a Heywood case, h ≥ 1,
 #: would give a component zero noise and infinite weight).
@@ -38,18 +38,46 @@ _FACTOR_ITERATIONS = 1000
 #: decision must not depend on that rounding (the order of the items, the CPU).
 _DEGENERATE = 1e-5
 
-#: Similarity covariances and imputed copies per catalog, shared by clones
-#: (GridSearchCV refits): a catalog's arrays are read-only, so neither goes stale.
-_COVARIANCE_CACHE: weakref.WeakKeyDictionary[Catalog, np.ndarray] = weakref.WeakKeyDictionary()
-_IMPUTED_CACHE: weakref.WeakKeyDictionary[Catalog, Catalog] = weakref.WeakKeyDictionary()
-#: Factor shares of recent query batches per catalog: a search over ``prior``
-#: and ``prior_weights`` scores the same queries many times, and only the
-#: shrinkage depends on those parameters.
-_SHARES_CACHE: weakref.WeakKeyDictionary[Catalog, OrderedDict[tuple[Any, ...], np.ndarray]] = (
-    weakref.WeakKeyDictionary()
-)
+#: Keys of agreement fusion's derived data in a catalog's store
+#: (``skfusion/catalog/_derived.py``): the similarity covariances and the imputed copy,
+#: shared by clones (GridSearchCV refits) and never stale (a catalog's arrays are
+#: read-only), and the factor shares of recent query batches (a search over ``prior``
+#: and ``prior_weights`` scores the same queries many times, and only the shrinkage
+#: depends on those parameters).
+_COVARIANCES_KEY = "fusion.agreement.covariances"
+_IMPUTED_KEY = "fusion.agreement.imputed"
+_SHARES_KEY = "fusion.agreement.shares"
+#: Query batches whose factor shares are kept per catalog (the oldest evicted).
 _SHARES_CACHE_SIZE = 32
-_SHARES_LOCK = threading.Lock()
+
+
+class _SharesCache:
+    """Factor shares of the last ``_SHARES_CACHE_SIZE`` query batches of one catalog."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> np.ndarray | None:
+        with self.lock:
+            return self.entries.get(key)
+
+    def put(self, key: tuple[Any, ...], shares: np.ndarray) -> None:
+        with self.lock:
+            self.entries[key] = shares
+            while len(self.entries) > _SHARES_CACHE_SIZE:
+                self.entries.popitem(last=False)
+
+
+def clear_shares_cache(catalog: Catalog | None = None) -> None:
+    """Forget the cached factor shares of query batches (of one catalog, or of every catalog).
+
+    For benchmarks that time the scoring of a new query batch.
+    """
+    if catalog is None:
+        discard_everywhere(_SHARES_KEY)
+    else:
+        catalog._derived().discard(_SHARES_KEY)
 
 
 def similarity_covariances(catalog: Catalog) -> np.ndarray:
@@ -59,15 +87,20 @@ def similarity_covariances(catalog: Catalog) -> np.ndarray:
     having both components (means over those items), so that for any query
     ``qᵀ Σ_ab q`` is exactly the covariance over the catalog of its
     similarities to components a and b. The diagonal blocks are
-    :meth:`Catalog.covariances`. Computed once per catalog and cached.
+    :meth:`Catalog.covariances`. Computed once per catalog and kept with the
+    catalog's derived data.
 
     Returns
     -------
     ndarray of shape (C, C, dim, dim), float64
     """
-    cached = _COVARIANCE_CACHE.get(catalog)
-    if cached is not None:
-        return cached
+    covariances: np.ndarray = catalog._derived().get_or_build(
+        _COVARIANCES_KEY, lambda: _similarity_covariances(catalog)
+    )
+    return covariances
+
+
+def _similarity_covariances(catalog: Catalog) -> np.ndarray:
     C, d = catalog.n_components, catalog.dim
     out = np.empty((C, C, d, d), dtype=np.float64)
     diag = catalog.covariances()
@@ -86,7 +119,6 @@ def similarity_covariances(catalog: Catalog) -> np.ndarray:
             out[a, b] = moments.cross / n - np.outer(ma, mb)
             out[b, a] = out[a, b].T
     out.flags.writeable = False
-    _COVARIANCE_CACHE[catalog] = out
     return out
 
 
@@ -235,7 +267,8 @@ def impute_components(catalog: Catalog) -> Catalog:
     so the shrinkage does not depend on N or on the embedding scale); the
     prediction is L2-normalised like any embedding. Items whose pattern has
     no training item get the component's mean direction. A catalog without
-    missing components is returned unchanged; the copy is cached per catalog.
+    missing components is returned unchanged; the copy is kept with the
+    catalog's derived data.
 
     Returns
     -------
@@ -246,9 +279,13 @@ def impute_components(catalog: Catalog) -> Catalog:
     """
     if not catalog.has_missing:
         return catalog
-    cached = _IMPUTED_CACHE.get(catalog)
-    if cached is not None:
-        return cached
+    imputed: Catalog = catalog._derived().get_or_build(
+        _IMPUTED_KEY, lambda: _impute_components(catalog)
+    )
+    return imputed
+
+
+def _impute_components(catalog: Catalog) -> Catalog:
     mask = catalog.mask
     mats = [np.asarray(E, dtype=np.float32) for E in catalog.matrices()]
     filled = []
@@ -278,15 +315,13 @@ def impute_components(catalog: Catalog) -> Catalog:
                 norms = np.linalg.norm(pred, axis=1, keepdims=True)
                 out[rows] = (pred / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         filled.append(out)
-    imputed = Catalog.from_arrays(
+    return Catalog.from_arrays(
         dict(zip(catalog.names, filled, strict=True)),
         ids=catalog.ids,
         encoder_ids=catalog.encoder_ids,
         modalities=catalog.modalities,
         lexical=catalog.lexical or None,
     )
-    _IMPUTED_CACHE[catalog] = imputed
-    return imputed
 
 
 def per_query_fused_cosine(S: np.ndarray, K: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -334,7 +369,7 @@ class _PerQueryWeights:
         return scorer
 
 
-class AgreementFusion(BaseFusion):
+class AgreementFusion(BaseVectorFusion):
     """Vector fusion with per-query weights from how the components agree (label-free default).
 
     For query q, let ``p = q − B Bᵀ q`` be its part orthogonal to the span of
@@ -443,7 +478,7 @@ class AgreementFusion(BaseFusion):
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
-        **BaseFusion._parameter_constraints,
+        **BaseVectorFusion._parameter_constraints,
         "prior": [Interval(Real, 0, 1, closed="both")],
         "prior_weights": ["array-like", dict, None],
         "debias": ["boolean"],
@@ -537,9 +572,8 @@ class AgreementFusion(BaseFusion):
         raw = np.ascontiguousarray(queries)
         digest = hashlib.blake2b(raw.data, digest_size=16).digest()
         key = (bool(self.debias), raw.dtype.str, raw.shape, digest)
-        with _SHARES_LOCK:
-            cache = _SHARES_CACHE.setdefault(catalog, OrderedDict())
-            shares = cache.get(key)
+        cache: _SharesCache = catalog._derived().get_or_build(_SHARES_KEY, _SharesCache)
+        shares = cache.get(key)
         if shares is None:
             q = np.asarray(raw, dtype=np.float64)
             if self.debias:
@@ -552,10 +586,7 @@ class AgreementFusion(BaseFusion):
             cov = similarity_covariances(catalog)
             shares = _factor_shares(np.einsum("qd,abde,qe->qab", q, cov, q, optimize=True))
             shares.flags.writeable = False
-            with _SHARES_LOCK:
-                cache[key] = shares
-                while len(cache) > _SHARES_CACHE_SIZE:
-                    cache.popitem(last=False)
+            cache.put(key, shares)
         return shares
 
     def _scorer_for(self, queries: np.ndarray) -> Any:

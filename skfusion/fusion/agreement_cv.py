@@ -13,11 +13,11 @@ from sklearn.utils.validation import check_is_fitted
 from ..catalog import Catalog
 from ..metrics._ranking import parse_metric, ranking_metrics
 from ..metrics._relevance import as_relevance, check_judged
-from ._base import BaseFusion, _check_n_neighbors
+from ._base import _check_n_neighbors, check_weights
 from ._engine import _block_topk, _merge_topk, block_size_for, scan
 from ._grid import simplex_grid
+from ._vector import BaseVectorFusion
 from .agreement import AgreementFusion, _shrink, per_query_fused_cosine
-from .weighted import check_weights
 
 #: The label-free shrinkage (AgreementFusion's default prior), used without judgments.
 LABEL_FREE_PRIOR = 0.75
@@ -154,7 +154,7 @@ class CandidateTopLists:
         return self.best
 
 
-class AgreementFusionCV(AgreementFusion):
+class AgreementFusionCV(BaseVectorFusion):
     """Agreement fusion with ``prior``, ``prior_weights`` and ``impute`` chosen on judged queries.
 
     The recommended default: :class:`AgreementFusion`'s per-query weights
@@ -186,6 +186,17 @@ class AgreementFusionCV(AgreementFusion):
     from the same similarity blocks, instead of one pass per candidate and
     fold. ``fit()`` or ``fit(X)`` without judgments gives the label-free
     default, :class:`AgreementFusion` with ``prior=0.75`` and equal targets.
+
+    It composes :class:`AgreementFusion` rather than extending it, as
+    scikit-learn's ``RidgeCV`` fits an inner ``Ridge`` (by its fast
+    leave-one-out path or ``GridSearchCV``) and reports the chosen one: the
+    fast leave-one-out search above stands for
+    ``GridSearchCV(AgreementFusion(), ..., cv=LeaveOneOut())``, and the
+    chosen candidate is ``best_estimator_``, an :class:`AgreementFusion`
+    fitted (label-free) with the chosen ``prior``, ``prior_weights`` and
+    ``impute``. Scoring, :meth:`query_weights`, :meth:`explain` and
+    :meth:`fused_embeddings` use its per-query weights and scored catalog;
+    warnings and ``warning_counts_`` are this estimator's.
 
     When the catalog has missing components, ``impute="auto"`` (the
     default) also chooses whether the factor model and the scores use the
@@ -275,6 +286,16 @@ class AgreementFusionCV(AgreementFusion):
         components also ``param_lexical_weight``: 0 for those rows, then one
         row per ``α > 0`` of the chosen dense candidate.
     imputed_catalog_ : Catalog
+        The catalog scored: ``catalog`` itself or its imputed copy (that of
+        ``best_estimator_``).
+    best_estimator_ : AgreementFusion
+        The chosen strategy: :class:`AgreementFusion` with ``prior=prior_``,
+        ``prior_weights=prior_weights_``, ``impute=impute_`` and this
+        estimator's ``debias``, ``block_size``, ``scoring``, ``backend``,
+        ``device``, ``approximate`` and ``n_candidates``, fitted without
+        judgments (it learns nothing from them); the label-free default
+        after ``fit(X)`` without ``y``. Its scores are this estimator's when
+        ``lexical_weight_ == 0``.
 
     See Also
     --------
@@ -294,13 +315,19 @@ class AgreementFusionCV(AgreementFusion):
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
-        **BaseFusion._parameter_constraints,
+        **BaseVectorFusion._parameter_constraints,
         "priors": ["array-like"],
         "prior_weights_grid": ["array-like", None],
         "debias": ["boolean"],
         "impute": [StrOptions({"auto", "regression"}), None],
         "lexical_weights": [StrOptions({"auto"}), "array-like"],
     }
+
+    # The capabilities of the strategy it wraps (per-query weights: no precomputed
+    # fused vectors, no sharding, undefined scores expected and only counted).
+    _static_weights = AgreementFusion._static_weights
+    _shard_weights = AgreementFusion._shard_weights
+    _undefined_expected = AgreementFusion._undefined_expected
 
     def __init__(
         self,
@@ -318,8 +345,7 @@ class AgreementFusionCV(AgreementFusion):
         approximate: bool = False,
         n_candidates: int | None = None,
     ):
-        BaseFusion.__init__(
-            self,
+        super().__init__(
             catalog,
             block_size=block_size,
             scoring=scoring,
@@ -348,7 +374,7 @@ class AgreementFusionCV(AgreementFusion):
         "n_features_in_",
         "component_names_",
         "n_items_",
-        "_imputed_from",
+        "best_estimator_",
     )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -379,7 +405,7 @@ class AgreementFusionCV(AgreementFusion):
         grid = self._checked_grid(catalog)
         alphas = self._checked_lexical_weights(catalog)
         try:
-            BaseFusion.fit(self, X)  # validates X, imputes, equal target weights
+            super().fit(X)  # validates X; best_estimator_: the label-free default (_fit_weights)
             if y is not None:
                 Xv, lexical = self._split_queries(X)
                 rel = as_relevance(y, Xv.shape[0], catalog.n_items)
@@ -396,6 +422,7 @@ class AgreementFusionCV(AgreementFusion):
             self.best_params_ = self._params()
             return self
         options = self._impute_options(catalog)
+        # The fast leave-one-out path: every candidate scored from shared passes.
         n_per = len(priors) * len(grid)
         cand_imputes = np.array([o for o in options for _ in range(n_per)], dtype=object)
         cand_priors = np.tile(np.repeat(priors, len(grid)), len(options))
@@ -411,9 +438,10 @@ class AgreementFusionCV(AgreementFusion):
         fixed = np.flatnonzero((cand_priors == 1.0) & (cand_imputes == masked))
         best = guarded_choice(per_query, fixed)
         self.impute_ = cand_imputes[best]
-        self._prepare_catalog(catalog, self.impute_)
         self.prior_ = float(cand_priors[best])
         self.prior_weights_ = cand_targets[best].copy()
+        self.best_estimator_ = self._refit(self.impute_, self.prior_, self.prior_weights_)
+        self.imputed_catalog_ = self.best_estimator_.imputed_catalog_
         self.global_weights_ = self.prior_weights_
         self.best_index_ = best
         self.best_score_ = float(mean[best])
@@ -474,7 +502,7 @@ class AgreementFusionCV(AgreementFusion):
         per_query = np.empty((use.size, Xv.shape[0]))
         if use.size:
             for qs in self._query_chunks(Xv.shape[0]):
-                dense = _minmax_rows(BaseFusion.decision_function(self, Xv[qs]))
+                dense = _minmax_rows(self._dense_scores(Xv[qs]))
                 lex = _minmax_rows(self._lexical_scores([Q[qs] for Q in lexical]))
                 for a, alpha in enumerate(use):
                     _, ranking = _topk_stable((1.0 - alpha) * dense + alpha * lex, depth)
@@ -520,10 +548,14 @@ class AgreementFusionCV(AgreementFusion):
     def _combined(self, dense: np.ndarray, lexical: Any) -> np.ndarray:
         """``(1 − α) mm(f_q) + α mm(b_q)`` for a chunk of queries (float64)."""
         alpha = self.lexical_weight_
-        f = _minmax_rows(BaseFusion.decision_function(self, dense))
+        f = _minmax_rows(self._dense_scores(dense))
         if lexical is None:  # queries without lexical columns: b_q = 0, mm(b_q) = 0
             return (1.0 - alpha) * f
         return (1.0 - alpha) * f + alpha * _minmax_rows(self._lexical_scores(lexical))
+
+    def _dense_scores(self, X: Any) -> np.ndarray:
+        """The fused cosines of ``best_estimator_``'s strategy, scored here (this warns)."""
+        return super().decision_function(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Fused scores of every item; with ``lexical_weight_ > 0`` the convex combination.
@@ -579,22 +611,90 @@ class AgreementFusionCV(AgreementFusion):
             "prior": self.prior_,
             "prior_weights": self.prior_weights_,
         }
-        if BaseFusion._checked_catalog(self).lexical_names:
+        if super()._checked_catalog().lexical_names:
             params["lexical_weight"] = self.lexical_weight_
         return params
+
+    # -- the wrapped strategy ----------------------------------------------------------
+    def _agreement(
+        self,
+        impute: str | None,
+        prior: float = LABEL_FREE_PRIOR,
+        prior_weights: np.ndarray | None = None,
+    ) -> AgreementFusion:
+        """An unfitted :class:`AgreementFusion` with these and this estimator's other parameters."""
+        return AgreementFusion(
+            self.catalog,
+            prior=prior,
+            prior_weights=prior_weights,
+            debias=self.debias,
+            impute=impute,
+            block_size=self.block_size,
+            scoring=self.scoring,
+            backend=self.backend,
+            device=self.device,
+            # "auto" too: AgreementFusion's constraints accept it, its annotation omits it.
+            approximate=self.approximate,  # type: ignore[arg-type]
+            n_candidates=self.n_candidates,
+        )
+
+    def _refit(
+        self, impute: str | None, prior: float, prior_weights: np.ndarray | None
+    ) -> AgreementFusion:
+        """The candidate ``(impute, prior, prior_weights)`` fitted, without judgments."""
+        est = self._agreement(impute, prior, prior_weights).fit()
+        if prior_weights is not None:
+            # The target exactly as the candidate was scored: normalising an already
+            # normalised row again (check_weights) can move its last bit.
+            est.global_weights_ = prior_weights
+        return est
+
+    def _fit_weights(self, catalog: Catalog) -> np.ndarray:
+        """Fit the label-free default as ``best_estimator_``; its equal target weights."""
+        impute = LABEL_FREE_IMPUTE if self.impute == "auto" else self.impute
+        self.best_estimator_ = self._refit(impute, LABEL_FREE_PRIOR, None)
+        self.imputed_catalog_ = self.best_estimator_.imputed_catalog_
+        weights: np.ndarray = self.best_estimator_.global_weights_
+        return weights
+
+    def _checked_catalog(self) -> Catalog:
+        """The catalog scored: ``best_estimator_``'s (an imputed copy) if made from ``catalog``."""
+        base = super()._checked_catalog()
+        inner = self.__dict__.get("best_estimator_")
+        if inner is not None and inner.catalog is base:
+            scored: Catalog = inner._checked_catalog()
+            return scored
+        return base
+
+    def _scorer_for(self, queries: np.ndarray) -> Any:
+        return self.best_estimator_._scorer_for(queries)
+
+    def _query_item_weights(self, q: np.ndarray, S: np.ndarray) -> np.ndarray:
+        weights: np.ndarray = self.best_estimator_._query_item_weights(q, S)
+        return weights
+
+    def query_weights(self, X: Any) -> np.ndarray:
+        """The component weights ``w_c(q)`` of each query (those of ``best_estimator_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, dim)
+            Unit-norm query embeddings (lexical columns, if any, are ignored).
+
+        Returns
+        -------
+        ndarray of shape (n_queries, n_components)
+            Non-negative, summing to 1 per query.
+        """
+        check_is_fitted(self)
+        weights: np.ndarray = self.best_estimator_._query_weights(self._validate_queries(X))
+        return weights.T
 
     def _impute_options(self, catalog: Catalog) -> list[str | None]:
         """The ``impute`` settings to choose among (one when fixed or nothing is missing)."""
         if self.impute != "auto":
             return [self.impute]
         return ["regression", None] if catalog.has_missing else [LABEL_FREE_IMPUTE]
-
-    def _prior_share(self) -> float:
-        return float(self.prior_)
-
-    def _fit_weights(self, catalog: Catalog) -> np.ndarray:
-        self._prepare_catalog(catalog, LABEL_FREE_IMPUTE if self.impute == "auto" else self.impute)
-        return np.full(catalog.n_components, 1.0 / catalog.n_components)
 
     def _checked_priors(self) -> np.ndarray:
         try:
@@ -642,9 +742,10 @@ class AgreementFusionCV(AgreementFusion):
         (candidate, query); metrics without a cut-off keep the whole ranking,
         so fewer candidates fit in a pass.
         """
-        self._prepare_catalog(BaseFusion._checked_catalog(self), impute)
-        catalog = self._checked_catalog()
-        shares = self._query_shares(X)
+        helper = self._agreement(impute)  # prepares the catalog and the factor shares
+        helper._prepare_catalog(super()._checked_catalog(), impute)
+        catalog = helper._checked_catalog()
+        shares = helper._query_shares(X)
         n_queries, n_items = X.shape[0], catalog.n_items
         _, cutoff = parse_metric(self.scoring)
         depth = n_items if cutoff is None else min(cutoff, n_items)

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from ..catalog import Catalog
-from ._base import BaseFusion
+from ._vector import BaseVectorFusion
 
 
 def average_weights(S: np.ndarray, *, global_weights: np.ndarray | None = None) -> np.ndarray:
@@ -35,7 +35,7 @@ def average_weights(S: np.ndarray, *, global_weights: np.ndarray | None = None) 
     return np.full(n_components, 1.0 / n_components)
 
 
-class AverageFusion(BaseFusion):
+class AverageFusion(BaseVectorFusion):
     """Rank items by cosine to the plain average of their components.
 
     ``f_i = (1/C) Σ_c e_ic`` and ``score(q, i) = cos(q, f_i)`` — the fused
@@ -103,7 +103,7 @@ class AverageFusion(BaseFusion):
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
-        **BaseFusion._parameter_constraints,
+        **BaseVectorFusion._parameter_constraints,
         "precompute": [StrOptions({"auto"}), "boolean"],
     }
     _static_weights = True

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from ..catalog import Catalog
 from ._backends import torch_hybrid_weights
-from ._base import BaseFusion
+from ._vector import BaseVectorFusion
 
 #: Policies for negative component similarities.
 NEGATIVE_POLICIES = ("clamp", "literal")
@@ -74,7 +74,7 @@ def hybrid_weights(
     return W
 
 
-class HybridFusion(BaseFusion):
+class HybridFusion(BaseVectorFusion):
     """Hybrid global-local fusion: weights ∝ catalog consistency × query relevance.
 
     For query q and item i: ``W_ic = G_c · s_ic`` with ``G_c`` the mean
@@ -147,7 +147,7 @@ class HybridFusion(BaseFusion):
     _undefined_expected = False  # the literal policy's zero weight sums
 
     _parameter_constraints: dict[str, list[Any]] = {
-        **BaseFusion._parameter_constraints,
+        **BaseVectorFusion._parameter_constraints,
         "negative": [StrOptions(set(NEGATIVE_POLICIES))],
     }
     _shard_weights = "means"

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..catalog import Catalog
 from ..metrics._ranking import parse_metric
 from ..metrics._relevance import as_relevance, check_judged
-from ._base import BaseFusion
+from ._vector import BaseVectorFusion
 from .weighted import WeightedFusion, weighted_weights
 
 #: Added to ``wᵀ K_i w`` inside the square root, so an item whose fused vector
@@ -82,7 +82,7 @@ def _objective(
     return loss, grad
 
 
-class LearnedFusion(BaseFusion):
+class LearnedFusion(BaseVectorFusion):
     """Static per-component weights learned on judged queries with a listwise loss.
 
     Ranks like :class:`WeightedFusion`, ``score(q, i) = cos(q, Σ_c w_c e_ic)
@@ -205,7 +205,7 @@ class LearnedFusion(BaseFusion):
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
-        **BaseFusion._parameter_constraints,
+        **BaseVectorFusion._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],

@@ -9,72 +9,8 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from ..catalog import Catalog
-from ._base import BaseFusion
-
-
-def check_weights(
-    weights: Sequence[float] | Mapping[str, float] | np.ndarray,
-    names: Sequence[str],
-    param: str = "weights",
-) -> np.ndarray:
-    """Validate fusion weights and return them in component order, summing to 1.
-
-    Parameters
-    ----------
-    weights : sequence of float or mapping of str to float
-        One non-negative weight per component, in component order or by name.
-        A mapping must name every component.
-    names : sequence of str
-        The components, in order.
-    param : str, default="weights"
-        The parameter's name, for error messages.
-
-    Returns
-    -------
-    ndarray of shape (C,), float64
-
-    Raises
-    ------
-    ValueError
-        Wrong length, unknown or missing names, negative, non-finite or
-        all-zero weights.
-    """
-    C = len(names)
-    if isinstance(weights, Mapping):
-        unknown = [k for k in weights if k not in names]
-        if unknown:
-            raise ValueError(
-                f"{param} names unknown component(s) {unknown}; valid names are {list(names)}."
-            )
-        missing = [n for n in names if n not in weights]
-        if missing:
-            raise ValueError(
-                f"{param} must give a weight for every component; missing {missing} "
-                f"(components are {list(names)}; use 0 to leave one out)."
-            )
-        values = [weights[n] for n in names]
-    elif isinstance(weights, str):
-        raise ValueError(f"{param} must be numbers, got the string {weights!r}.")
-    else:
-        values = list(np.ravel(np.asarray(weights, dtype=object)))
-    try:
-        w = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{param} must be numbers, got {values!r}.") from exc
-    if w.shape != (C,):
-        raise ValueError(
-            f"{param} has {w.size} value(s) but the catalog has {C} component(s) {list(names)}."
-        )
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"{param} must be finite, got {w.tolist()}.")
-    if np.any(w < 0):
-        bad = [names[int(c)] for c in np.flatnonzero(w < 0)]
-        raise ValueError(f"{param} must be non-negative; negative for {bad}: {w.tolist()}.")
-    largest = w.max()
-    if largest <= 0:
-        raise ValueError(f"{param} are all zero; at least one component needs a positive weight.")
-    w = w / largest  # only the ratios matter; dividing first keeps huge weights finite
-    return w / w.sum()
+from ._base import check_weights
+from ._vector import BaseVectorFusion
 
 
 def weighted_weights(
@@ -109,7 +45,7 @@ def weighted_weights(
     return w / w.sum()
 
 
-class WeightedFusion(BaseFusion):
+class WeightedFusion(BaseVectorFusion):
     """Rank items by cosine to a fixed weighted sum of their components.
 
     ``f_i = Σ_c w_c e_ic`` and ``score(q, i) = cos(q, f_i)`` with fixed
@@ -177,7 +113,7 @@ class WeightedFusion(BaseFusion):
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
-        **BaseFusion._parameter_constraints,
+        **BaseVectorFusion._parameter_constraints,
         "weights": ["array-like", dict, None],
         "precompute": [StrOptions({"auto"}), "boolean"],
     }

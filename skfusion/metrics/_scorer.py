@@ -14,8 +14,10 @@ def _final_step(estimator: Any, X: Any) -> tuple[Any, Any]:
     """The estimator that ranks, and X transformed by whatever comes before it."""
     from sklearn.pipeline import Pipeline
 
-    best = getattr(estimator, "best_estimator_", None)  # a fitted search object
-    if best is not None:
+    # A fitted search object ranks with its best estimator; a ranker that keeps one
+    # (AgreementFusionCV's chosen AgreementFusion) ranks itself.
+    best = getattr(estimator, "best_estimator_", None)
+    if best is not None and not hasattr(estimator, "kneighbors"):
         estimator = best
     if isinstance(estimator, Pipeline):
         if len(estimator.steps) > 1:

@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, LeaveOneOut, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
+from sklearn.utils.validation import check_is_fitted
 
 from skfusion import AgreementFusion, AgreementFusionCV, Catalog, WeightedFusion
 from skfusion.datasets import make_catalog
@@ -435,3 +436,145 @@ def test_dense_catalog_results_do_not_change_with_lexical_weights() -> None:
         a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"]
     )
     assert a.lexical_weight_ == b.lexical_weight_ == 0.0
+
+
+# -- composition: the chosen strategy is a fitted AgreementFusion -------------------------
+
+
+def _check_wraps(est: AgreementFusionCV, X: Any, **expected: Any) -> AgreementFusion:
+    """``best_estimator_`` is a fitted AgreementFusion with the chosen and passed-on params."""
+    inner = est.best_estimator_
+    assert type(inner) is AgreementFusion
+    check_is_fitted(inner)
+    params = inner.get_params()
+    assert params["catalog"] is est.catalog
+    assert params["prior"] == est.prior_
+    assert params["impute"] == est.impute_
+    for name in ("debias", "block_size", "scoring", "backend", "device", "approximate"):
+        assert params[name] == est.get_params()[name], name
+    assert params["n_candidates"] == est.n_candidates
+    for name, value in expected.items():
+        assert params[name] == value, name
+    np.testing.assert_array_equal(inner.global_weights_, est.prior_weights_)
+    np.testing.assert_array_equal(est.global_weights_, est.prior_weights_)
+    assert inner.imputed_catalog_ is est.imputed_catalog_
+    # Scored through the wrapper, the strategy is the inner estimator's, bit for bit.
+    assert est.lexical_weight_ == 0.0
+    s, idx = est.kneighbors(X, 15)
+    s_in, idx_in = inner.kneighbors(X, 15)
+    np.testing.assert_array_equal(idx, idx_in)
+    np.testing.assert_array_equal(s, s_in)
+    np.testing.assert_array_equal(est.decision_function(X), inner.decision_function(X))
+    np.testing.assert_array_equal(est.query_weights(X), inner.query_weights(X))
+    ids = est.catalog.ids[:4]
+    ours, theirs = est.explain(X[0], ids), inner.explain(X[0], ids)
+    for key in ("similarities", "weights", "scores"):
+        np.testing.assert_array_equal(ours[key], theirs[key])
+    np.testing.assert_array_equal(est.fused_embeddings(X[1]), inner.fused_embeddings(X[1]))
+    return inner
+
+
+def test_it_wraps_a_fitted_agreement_fusion_rather_than_subclassing_it(judged) -> None:
+    from skfusion.fusion._vector import BaseVectorFusion
+
+    assert not issubclass(AgreementFusionCV, AgreementFusion)
+    assert issubclass(AgreementFusionCV, BaseVectorFusion)
+    for name in ("_static_weights", "_shard_weights", "_undefined_expected"):
+        assert getattr(AgreementFusionCV, name) == getattr(AgreementFusion, name), name
+    cat, X, y = judged
+    est = AgreementFusionCV(
+        cat, priors=[0.0, 0.5, 1.0], prior_weights_grid=GRID, debias=False, block_size=37
+    ).fit(X, y)
+    assert not isinstance(est, AgreementFusion)
+    inner = _check_wraps(est, X, debias=False, block_size=37)
+    np.testing.assert_array_equal(inner.prior_weights, est.prior_weights_)
+    # The same strategy from its parameters alone (weights normalised again: float rounding).
+    again = AgreementFusion(**inner.get_params()).fit()
+    np.testing.assert_allclose(again.decision_function(X), est.decision_function(X), atol=1e-6)
+    # A refit replaces it; a failed refit leaves none behind.
+    first = est.best_estimator_
+    est.fit(X[:7], y[:7])
+    assert est.best_estimator_ is not first
+    with pytest.raises(ValueError, match="relevant"):
+        est.fit(X, np.zeros_like(y))
+    assert not hasattr(est, "best_estimator_")
+    with pytest.raises(NotFittedError):
+        est.kneighbors(X)
+
+
+def test_the_default_grid_chooses_a_fitted_agreement_fusion_too(judged) -> None:
+    # The default simplex grid has rows that check_weights would renormalise in the last
+    # bit: the inner estimator keeps the target exactly as it was scored.
+    cat, X, y = judged
+    est = AgreementFusionCV(cat, priors=[0.25, 1.0]).fit(X, y)
+    _check_wraps(est, X)
+    assert est.score(X, y) == pytest.approx(est.best_score_, abs=1e-12)
+
+
+@pytest.mark.parametrize("with_queries", [False, True])
+def test_a_label_free_fit_sets_the_label_free_default(judged, with_queries: bool) -> None:
+    cat, X, _ = judged
+    est = AgreementFusionCV(cat).fit(*((X,) if with_queries else ()))
+    inner = _check_wraps(est, X, prior=0.75, prior_weights=None, impute="regression")
+    np.testing.assert_array_equal(inner.global_weights_, np.full(3, 1 / 3))
+    assert est.impute_ == "regression"
+    assert est.prior_ == 0.75
+    fixed = AgreementFusionCV(cat, impute=None).fit(*((X,) if with_queries else ()))
+    _check_wraps(fixed, X, impute=None)
+    assert fixed.imputed_catalog_ is cat
+
+
+def test_another_catalog_set_after_fit_is_not_scored_with_the_old_imputed_copy(judged) -> None:
+    cat, X, y = judged
+    est = AgreementFusionCV(cat, priors=[1.0], prior_weights_grid=GRID).fit(X, y)
+    assert est._checked_catalog() is est.best_estimator_.imputed_catalog_
+    data = make_catalog(240, 14, missing_rate={"image": 0.3}, random_state=1)  # as judged
+    other = Catalog.from_arrays(data.components, masks=data.masks)
+    est.set_params(catalog=other)
+    assert est._checked_catalog() is other
+
+
+def test_with_lexical_evidence_rankers_and_scorers_use_the_wrapper() -> None:
+    # best_estimator_ ranks by the dense scores only; RankingScorer, top_k_ids and
+    # cross_val_ranking rank with the estimator itself (the convex combination).
+    from skfusion.evaluation import top_k_ids
+    from skfusion.evaluation._protocol import final_estimator
+    from skfusion.metrics import make_ranking_scorer
+
+    cat, Xd, y, X = _lexical_catalog()
+    est = AgreementFusionCV(cat, priors=[0.5, 1.0]).fit(X, y)
+    assert est.lexical_weight_ > 0
+    assert final_estimator(est) is est
+    inner = est.best_estimator_
+    np.testing.assert_array_equal(est._dense_scores(Xd), inner.decision_function(Xd))
+    assert not np.array_equal(est.decision_function(X), inner.decision_function(X))
+    assert make_ranking_scorer("ndcg@10")(est, X, y) == pytest.approx(est.best_score_, abs=1e-12)
+    top = est.kneighbors(X, 10, return_distance=False)
+    np.testing.assert_array_equal(top_k_ids(est, X, 10), cat.ids[top])
+    # A search over AgreementFusionCV ranks with its best AgreementFusionCV.
+    search = GridSearchCV(
+        AgreementFusionCV(cat, priors=[1.0]), {"lexical_weights": [[0.0], "auto"]}, cv=KFold(2)
+    ).fit(X, y.toarray())
+    assert isinstance(final_estimator(search), AgreementFusionCV)
+    np.testing.assert_array_equal(top_k_ids(search, X, 5), top_k_ids(search.best_estimator_, X, 5))
+
+
+def test_approximate_search_goes_through_the_wrapped_strategy(judged) -> None:
+    pytest.importorskip("faiss")
+    _, X, y = judged
+    data = make_catalog(240, 14, missing_rate={"image": 0.3}, random_state=1)  # as judged
+    indexed = Catalog.from_arrays(data.components, masks=data.masks)
+    indexed.build_index(n_lists=4, n_probe=4, random_state=0)
+    exact = AgreementFusionCV(indexed, priors=[0.25, 1.0], prior_weights_grid=GRID).fit(X, y)
+    approx = clone(exact).set_params(approximate=True, n_candidates=indexed.n_items).fit(X, y)
+    assert approx.best_estimator_.approximate is True
+    np.testing.assert_array_equal(
+        approx.cv_results_["mean_test_score"], exact.cv_results_["mean_test_score"]
+    )
+    s, idx = approx.kneighbors(X, 10)
+    s_exact, idx_exact = exact.kneighbors(X, 10)
+    np.testing.assert_array_equal(idx, idx_exact)
+    np.testing.assert_allclose(s, s_exact, atol=1e-6)
+    s_in, idx_in = approx.best_estimator_.kneighbors(X, 10)
+    np.testing.assert_array_equal(idx, idx_in)
+    np.testing.assert_array_equal(s, s_in)

@@ -169,7 +169,7 @@ def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_static, "CACHE_BYTES", 2 * _static.fused_nbytes(cat))
     for w in ([1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]):
         WeightedFusion(cat, weights=w, precompute=True).fit()
-    entries = _static._CACHE[cat].entries
+    entries = _static.fused_cache(cat).entries
     assert len(entries) == 2
     kept = [np.frombuffer(k) for k in entries]
     np.testing.assert_array_equal(kept[-1], [1, 1, 1])  # the most recent survives
@@ -204,6 +204,44 @@ def test_grid_search_results_do_not_depend_on_precompute() -> None:
             results.append(search.cv_results_["mean_test_score"])
     np.testing.assert_allclose(results[1], results[0], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(results[2], results[1])
+
+
+def test_default_grid_search_scores_from_the_tuning_cache_and_builds_no_fused_vectors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # precompute="auto" (the default): a search's candidates are scored in Gram form
+    # from the cached similarity blocks, exactly as with precompute=False, and no
+    # candidate builds fused vectors (one build per candidate would cost more than
+    # its cached scores); kneighbors of the refitted best estimator still uses them.
+    from skfusion.fusion import _vector
+
+    cat, _ = _masked_catalog(n_items=120)
+    rng = np.random.default_rng(7)
+    X = unit_rows(rng, (30, 16))
+    y = rng.integers(0, cat.n_items, size=30)
+    grid = {"weights": [[1, 0, 0], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5], [1, 1, 1]]}
+    built: list[bytes] = []
+    real = _vector.fused_for
+
+    def counting(catalog: Catalog, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        built.append(np.asarray(weights, dtype=np.float64).tobytes())
+        return real(catalog, weights)
+
+    monkeypatch.setattr(_vector, "fused_for", counting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedScoreWarning)
+        auto = GridSearchCV(WeightedFusion(cat), grid, cv=KFold(3)).fit(X, y)
+        assert built == []
+        gram = GridSearchCV(WeightedFusion(cat, precompute=False), grid, cv=KFold(3)).fit(X, y)
+    for key in ("mean_test_score", "split0_test_score", "split2_test_score", "rank_test_score"):
+        np.testing.assert_array_equal(auto.cv_results_[key], gram.cv_results_[key], err_msg=key)
+    assert auto.best_estimator_._precomputed() is not None  # built on demand for searches
+    assert len(built) == 1
+    forced = GridSearchCV(WeightedFusion(cat, precompute=True), grid, cv=KFold(3)).fit(X, y)
+    assert len(built) > 1  # precompute=True keeps its own path
+    np.testing.assert_allclose(
+        forced.cv_results_["mean_test_score"], gram.cv_results_["mean_test_score"], atol=1e-6
+    )
 
 
 def test_torch_backend_scores_the_precomputed_vectors() -> None:
@@ -252,7 +290,7 @@ def test_evicted_matrix_is_reused_only_when_nothing_reads_it(
     del held
     free = second._precomputed()[0].__array_interface__["data"][0]
     WeightedFusion(cat, weights=[0, 1, 0], precompute=True).fit()  # evicts [0, 0, 1]
-    entries = _static._CACHE[cat].entries
+    entries = _static.fused_cache(cat).entries
     assert len(entries) == 1
     newest = next(iter(entries.values()))[0]
     # [0, 0, 1]'s matrix was free when evicted: the new vectors were written into it.

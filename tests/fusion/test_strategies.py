@@ -309,8 +309,8 @@ def test_functional_api_names_and_errors() -> None:
         _CombMNZ(cat, normalization="zscore").fit()
     with pytest.raises(ValueError, match="normalization"):
         ScoreFusion(cat, normalization="l2").fit()
-    with pytest.raises(NotImplementedError, match="no fused item vector"):
-        ScoreFusion(cat).fit().fused_embeddings(queries[0])
+    # Score fusion has no fused item vector, so it has no fused_embeddings at all.
+    assert not hasattr(ScoreFusion(cat).fit(), "fused_embeddings")
     ex = ScoreFusion(cat).fit().explain(queries[0], [0, 1])
     assert ex.normalized.shape == (2, 3)
     # explain multiplies other shapes than the engine: z-scores agree within rounding.
@@ -322,3 +322,26 @@ def test_functional_api_names_and_errors() -> None:
         atol=2 * f32_atol(12 + 3 + 4) / sd.min(),
     )
     assert WeightedFusion(cat, weights=[1, 1, 1]).fit().n_items_ == 40
+
+
+def test_two_families_under_one_thin_base() -> None:
+    """Vector fusion and score fusion are siblings: neither overrides the other's kind."""
+    from skfusion.fusion import _registry
+    from skfusion.fusion._base import BaseFusion
+    from skfusion.fusion._score_base import BaseScoreFusion
+    from skfusion.fusion._vector import BaseVectorFusion
+
+    assert not issubclass(BaseScoreFusion, BaseVectorFusion)
+    assert not issubclass(BaseVectorFusion, BaseScoreFusion)
+    # The thin base knows no family: no weights of a fused vector, no fused vectors.
+    for name in ("_weights", "fused_embeddings", "explain", "_precomputed", "_tuning_rank"):
+        assert not hasattr(BaseFusion, name), name
+    vector = {"AverageFusion", "WeightedFusion", "HybridFusion", "LearnedFusion"}
+    vector |= {"AgreementFusion", "AgreementFusionCV"}
+    import skfusion
+
+    for name in vector:
+        assert issubclass(getattr(skfusion, name), BaseVectorFusion), name
+    for spec in _registry.STRATEGIES.values():
+        family = BaseVectorFusion if spec.estimator.__name__ in vector else BaseScoreFusion
+        assert issubclass(spec.estimator, family), spec.estimator.__name__

@@ -45,7 +45,7 @@ def test_cv_results_identical_with_and_without_cache() -> None:
     new = _search(cat, X, y)
     with _simcache.disabled():
         old = _search(cat, X, y)
-    assert _simcache._CACHE[cat].entries  # the cached path ran
+    assert _simcache.cache_for(cat).entries  # the cached path ran
     for key in ("mean_test_score", "rank_test_score", "split0_test_score", "split2_test_score"):
         np.testing.assert_array_equal(new[key], old[key], err_msg=key)
     assert [p["weights"] for p in new["params"]] == [p["weights"] for p in old["params"]]
@@ -77,7 +77,7 @@ def test_clones_hit_the_same_entry_and_different_queries_do_not() -> None:
     a = WeightedFusion(cat, weights=[1, 0], precompute=False).fit()
     b = WeightedFusion(cat, weights=[0, 1], precompute=False).fit()
     a.score(X, y)
-    entries = _simcache._CACHE[cat].entries
+    entries = _simcache.cache_for(cat).entries
     assert len(entries) == 1
     first = next(iter(entries.values()))
     b.score(X.copy(), y)  # a clone-like estimator, an equal array: same entry
@@ -101,7 +101,7 @@ def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     est = WeightedFusion(cat, precompute=False).fit()
     for start in range(0, 12, 4):
         assert est._tuning_rank(X[start : start + 4], 5) is not None
-    entries = _simcache._CACHE[cat].entries
+    entries = _simcache.cache_for(cat).entries
     assert len(entries) == 2  # the oldest was evicted
     assert sum(e.nbytes for e in entries.values()) <= 2 * one
     assert est._tuning_rank(X, 5) is None  # 12 queries: larger than an entry may be
@@ -132,7 +132,12 @@ def test_threaded_search_is_correct_and_builds_each_entry_once(
 
 def test_fused_vectors_keep_their_own_path() -> None:
     cat, X, y = _small()
-    assert WeightedFusion(cat).fit()._tuning_rank(X, 10) is None  # "auto" within budget
+    # "auto" (within budget) ranks scorers from the cache, like False; True keeps its path.
+    auto = WeightedFusion(cat).fit()._tuning_rank(X, 10)
+    assert auto is not None
+    np.testing.assert_array_equal(
+        auto, WeightedFusion(cat, precompute=False).fit()._tuning_rank(X, 10)
+    )
     assert WeightedFusion(cat, precompute=True).fit()._tuning_rank(X, 10) is None
     assert (
         WeightedFusion(cat, backend="numpy", precompute=False).fit()._tuning_rank(X, 10) is not None
@@ -149,3 +154,41 @@ def test_invalid_queries_still_raise() -> None:
         est.score(X * 2, y)  # not unit rows
     with pytest.raises(ValueError, match="features"):
         est.score(X[:, :4], y)
+
+
+def test_derived_caches_are_held_by_the_catalog() -> None:
+    from skfusion import AgreementFusion
+    from skfusion.fusion import _static, agreement
+
+    first, X, y = _small()
+    second, _, _ = _small()  # an equal catalog: a store of its own
+    for cat in (first, second):
+        WeightedFusion(cat, precompute=False).fit().score(X, y)  # similarity blocks
+        WeightedFusion(cat, precompute=True).fit().kneighbors(X, 5)  # fused vectors
+        AgreementFusion(cat).fit().kneighbors(X, 5)  # agreement statistics
+    for cat in (first, second):
+        assert {"fusion.tuning", "fusion.fused", "fusion.agreement.imputed"} <= set(
+            cat._derived().keys()
+        )
+        assert _simcache.cache_for(cat) is cat._derived().get("fusion.tuning")
+        assert _static.fused_cache(cat) is cat._derived().get("fusion.fused")
+    # Agreement scores the imputed copy: its statistics are held by that catalog.
+    imputed = agreement.impute_components(first)
+    assert imputed is first._derived().get("fusion.agreement.imputed")
+    assert {
+        "catalog.covariances",
+        "fusion.agreement.covariances",
+        "fusion.agreement.shares",
+    } <= set(imputed._derived().keys())
+    # One catalog, or every catalog:
+    _simcache.clear_tuning_cache(first)
+    assert "fusion.tuning" not in first._derived()
+    assert "fusion.tuning" in second._derived()
+    _simcache.clear_tuning_cache()
+    _static.clear_fused_cache()
+    agreement.clear_shares_cache()
+    for cat in (first, second, imputed):
+        assert not {"fusion.tuning", "fusion.fused", "fusion.agreement.shares"} & set(
+            cat._derived().keys()
+        )
+    assert "fusion.agreement.covariances" in imputed._derived()  # not a query cache
