@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils._param_validation import StrOptions
 
-from ..catalog import Catalog
-from ._vector import BaseVectorFusion
+from .weighted import WeightedFusion
 
 
 def average_weights(S: np.ndarray, *, global_weights: np.ndarray | None = None) -> np.ndarray:
@@ -35,18 +33,24 @@ def average_weights(S: np.ndarray, *, global_weights: np.ndarray | None = None) 
     return np.full(n_components, 1.0 / n_components)
 
 
-class AverageFusion(BaseVectorFusion):
+class AverageFusion(WeightedFusion):
     """Rank items by cosine to the plain average of their components.
 
     ``f_i = (1/C) Σ_c e_ic`` and ``score(q, i) = cos(q, f_i)`` — the fused
     vector is not renormalised, so the cosine divides by ``‖f_i‖`` (original
     write-up; docs/strategies.md). Scored exactly in Gram form:
-    ``Σ_c s_ic / sqrt(Σ_c Σ_c' K_i[c, c'])``.
+    ``Σ_c s_ic / sqrt(Σ_c Σ_c' K_i[c, c'])``, or from precomputed unit fused
+    vectors (``precompute``).
+
+    This is :class:`WeightedFusion` with equal weights, under the original
+    method's name: ``weights`` must stay None.
 
     Parameters
     ----------
     catalog : Catalog
         The items to rank; shared, never copied, by ``clone``.
+    weights : None
+        Always None (equal weights); use :class:`WeightedFusion` for others.
     block_size : int, optional
         Items per scoring block (chosen from the number of queries when
         omitted).
@@ -103,38 +107,6 @@ class AverageFusion(BaseVectorFusion):
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
-        **BaseVectorFusion._parameter_constraints,
-        "precompute": [StrOptions({"auto"}), "boolean"],
+        **WeightedFusion._parameter_constraints,
+        "weights": [None],
     }
-    _static_weights = True
-    _shard_weights = "parameters"
-
-    def __init__(
-        self,
-        catalog: Catalog | None = None,
-        *,
-        block_size: int | None = None,
-        scoring: str = "ndcg@10",
-        backend: str = "auto",
-        device: str | None = None,
-        approximate: bool = False,
-        n_candidates: int | None = None,
-        precompute: str | bool = "auto",
-    ):
-        super().__init__(
-            catalog,
-            block_size=block_size,
-            scoring=scoring,
-            backend=backend,
-            device=device,
-            approximate=approximate,
-            n_candidates=n_candidates,
-        )
-        self.precompute = precompute
-
-    def _fit_weights(self, catalog: Catalog) -> np.ndarray:
-        C = catalog.n_components
-        return np.full(C, 1.0 / C)
-
-    def _weights(self, S: np.ndarray) -> np.ndarray:
-        return average_weights(S)

@@ -151,4 +151,6 @@ class WeightedFusion(BaseVectorFusion):
         return check_weights(self.weights, catalog.names)
 
     def _weights(self, S: np.ndarray) -> np.ndarray:
+        if self.weights is None:  # equal weights 1/C, exactly (AverageFusion)
+            return np.asarray(self.global_weights_)
         return weighted_weights(S, weights=self.global_weights_)

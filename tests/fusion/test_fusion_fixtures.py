@@ -42,6 +42,19 @@ def test_average(catalog: Catalog) -> None:
     np.testing.assert_allclose(s, [[1 / math.sqrt(2), 1.0]], rtol=1e-6)
 
 
+def test_average_is_weighted_fusion_with_equal_weights_only(catalog: Catalog) -> None:
+    # The original method's name for WeightedFusion(weights=None); other weights are refused.
+    assert AverageFusion.__mro__[1] is WeightedFusion
+    with pytest.raises(ValueError, match="'weights' parameter of AverageFusion must be None"):
+        AverageFusion(catalog, weights=[0.75, 0.25]).fit()
+    avg = AverageFusion(catalog, precompute=False).fit()
+    eq = WeightedFusion(catalog, precompute=False).fit()
+    np.testing.assert_array_equal(avg.global_weights_, [0.5, 0.5])
+    np.testing.assert_array_equal(
+        avg.decision_function(q(0.6, 0.8)), eq.decision_function(q(0.6, 0.8))
+    )
+
+
 def test_weighted_by_name_and_order(catalog: Catalog) -> None:
     # f0 = (0.75, 0.25): cos with (1, 0) = 0.75 / sqrt(0.625).
     expected = [[0.75 / math.sqrt(0.625), 1.0]]
